@@ -1,0 +1,171 @@
+// Majority vote over workers' sparse sign messages.
+//
+// Every row is validated before anything is written; then the index space is
+// split into disjoint ranges, and each range zeroes its slice of the output,
+// adds every valid row's votes in row order (float32, deterministic), and
+// takes the sign of the entries it touched. Work is O(num_elements + m*k).
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <vector>
+
+#include "sparse_sign_core.h"
+
+namespace sparsesign {
+namespace {
+
+constexpr int64_t kMinRange = int64_t{1} << 16;
+constexpr int64_t kMaxRanges = 64;
+
+// A valid row's votes: non-padding codes ascending by index.
+struct RowView {
+  const int32_t* codes;
+  int64_t len;
+  float weight;
+};
+
+inline int64_t IndexOf(int32_t code) { return code >> 1; }
+
+}  // namespace
+
+std::string ValidateRow(const int32_t* row, int64_t k, int64_t num_elements) {
+  int64_t prev = -1;
+  int64_t prev_pos = -1;
+  for (int64_t j = 0; j < k; ++j) {
+    const int32_t code = row[j];
+    if (code == kPadCode) continue;
+    if (code < kPadCode)
+      return "code " + std::to_string(code) + " at position " +
+             std::to_string(j) + " is negative and not the padding code -1";
+    const int64_t idx = IndexOf(code);
+    if (idx >= num_elements)
+      return "code " + std::to_string(code) + " at position " +
+             std::to_string(j) + " decodes to index " + std::to_string(idx) +
+             ", outside [0, " + std::to_string(num_elements) + ")";
+    if (idx <= prev)
+      return "code " + std::to_string(code) + " at position " +
+             std::to_string(j) + " decodes to index " + std::to_string(idx) +
+             ", not above index " + std::to_string(prev) + " at position " +
+             std::to_string(prev_pos) +
+             " (indices in a row must strictly increase)";
+    prev = idx;
+    prev_pos = j;
+  }
+  return std::string();
+}
+
+Status MajorityVote(const int32_t* codes, int64_t m, int64_t k,
+                    int64_t num_elements, const float* weights, bool drop,
+                    float* out, int64_t* num_dropped,
+                    const ParallelRunner& run) {
+  if (m < 0 || k < 0)
+    return Status::Invalid("majority_vote: codes must have shape [M, k] with "
+                           "M, k >= 0, got [" + std::to_string(m) + ", " +
+                           std::to_string(k) + "]");
+  if (num_elements < 0 || num_elements > kMaxElements)
+    return Status::Invalid(
+        "majority_vote: num_elements must be in [0, 2**30], got " +
+        std::to_string(num_elements));
+  if (weights) {
+    for (int64_t r = 0; r < m; ++r)
+      if (!std::isfinite(weights[r]))
+        return Status::Invalid("majority_vote: weights must be finite, got " +
+                               std::to_string(weights[r]) + " for row " +
+                               std::to_string(r));
+  }
+
+  // 1. Validate every row (in parallel); note rows with interior padding.
+  std::vector<std::string> why(m);
+  std::vector<int64_t> live(m, 0);  // non-padding codes in the row
+  std::vector<char> interior_pad(m, 0);
+  auto check_rows = [&](int64_t b, int64_t e) {
+    for (int64_t r = b; r < e; ++r) {
+      const int32_t* row = codes + r * k;
+      why[r] = ValidateRow(row, k, num_elements);
+      int64_t cnt = 0, first_pad = k;
+      for (int64_t j = 0; j < k; ++j) {
+        if (row[j] == kPadCode) {
+          first_pad = std::min(first_pad, j);
+        } else {
+          ++cnt;
+        }
+      }
+      live[r] = cnt;
+      interior_pad[r] = cnt != first_pad;
+    }
+  };
+  if (m * k > kMinRange) {
+    run(m, check_rows);
+  } else {
+    check_rows(0, m);
+  }
+  int64_t dropped = 0;
+  for (int64_t r = 0; r < m; ++r) {
+    if (why[r].empty()) continue;
+    if (!drop)
+      return Status::Invalid("majority_vote: row " + std::to_string(r) +
+                             " (of " + std::to_string(m) +
+                             ") is invalid: " + why[r]);
+    ++dropped;
+  }
+  if (num_dropped) *num_dropped = dropped;
+
+  // 2. Views of the valid rows; rows with padding inside are compacted.
+  std::vector<std::vector<int32_t>> compacted;
+  std::vector<RowView> rows;
+  rows.reserve(m);
+  for (int64_t r = 0; r < m; ++r) {
+    if (!why[r].empty() || live[r] == 0) continue;
+    const int32_t* row = codes + r * k;
+    const float w = weights ? weights[r] : 1.0f;
+    if (interior_pad[r]) {
+      compacted.emplace_back();
+      for (int64_t j = 0; j < k; ++j)
+        if (row[j] != kPadCode) compacted.back().push_back(row[j]);
+      rows.push_back({compacted.back().data(), live[r], w});
+    } else {
+      rows.push_back({row, live[r], w});
+    }
+  }
+
+  // 3. Tally and sign, one disjoint index range per task.
+  const int64_t ranges = std::clamp<int64_t>(num_elements / kMinRange, 1,
+                                             kMaxRanges);
+  const int64_t width = (num_elements + ranges - 1) / std::max<int64_t>(ranges, 1);
+  auto tally = [&](int64_t tb, int64_t te) {
+    for (int64_t t = tb; t < te; ++t) {
+      const int64_t lo = t * width;
+      const int64_t hi = std::min(num_elements, lo + width);
+      if (lo >= hi) continue;
+      std::memset(out + lo, 0, (hi - lo) * sizeof(float));
+      auto each_vote = [&](const RowView& row, auto&& fn) {
+        const int32_t* first = std::lower_bound(
+            row.codes, row.codes + row.len, lo,
+            [](int32_t code, int64_t v) { return IndexOf(code) < v; });
+        for (const int32_t* c = first; c < row.codes + row.len; ++c) {
+          const int64_t idx = IndexOf(*c);
+          if (idx >= hi) break;
+          fn(idx, *c & 1);
+        }
+      };
+      for (const RowView& row : rows)
+        each_vote(row, [&](int64_t idx, int negative) {
+          out[idx] += negative ? -row.weight : row.weight;
+        });
+      // sign() is idempotent, so touching an index once per row is fine.
+      for (const RowView& row : rows)
+        each_vote(row, [&](int64_t idx, int) {
+          const float v = out[idx];
+          out[idx] = static_cast<float>((v > 0.0f) - (v < 0.0f));
+        });
+    }
+  };
+  if (ranges > 1) {
+    run(ranges, tally);
+  } else {
+    tally(0, ranges);
+  }
+  return Status::Ok();
+}
+
+}  // namespace sparsesign
