@@ -16,6 +16,10 @@
 
 #include "sparse_sign_core.h"
 
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
+
 namespace sparsesign {
 namespace {
 
@@ -59,36 +63,98 @@ void ForEachChunk(const Chunking& ch, const ParallelRunner& run, Body body) {
   });
 }
 
-// Branch-free block scans. Accumulators have the key's width so the
-// compiler vectorizes them (mixed widths defeat GCC's vectorizer).
-template <typename F>
-struct BlockBracket {
-  typename F::Bits above, band, nan;
+// Block classification: 64 keys at a time into bit masks, so the passes
+// touch individual entries only where a mask bit is set. Keys are below
+// 2**(width-1), so signed SIMD compares order them exactly.
+struct BlockMasks {
+  uint64_t above;  // key > hi
+  uint64_t below;  // key < lo
+  bool nan;        // some key > the Inf key
 };
 
 template <typename F>
-inline BlockBracket<F> ScanBracket(const typename F::Bits* __restrict x,
-                                   typename F::Bits hi, typename F::Bits lo,
-                                   typename F::Bits span) {
+inline BlockMasks ClassifyGeneric(const typename F::Bits* x,
+                                  typename F::Bits hi, typename F::Bits lo) {
   using Bits = typename F::Bits;
-  Bits above = 0, band = 0, nan = 0;
+  BlockMasks m{0, 0, false};
+  Bits nan = 0;
   for (int j = 0; j < kBlock; ++j) {
     const Bits key = x[j] & F::kMagMask;
-    above += key > hi;
-    band |= static_cast<Bits>(key - lo) <= span;
+    m.above |= static_cast<uint64_t>(key > hi) << j;
+    m.below |= static_cast<uint64_t>(key < lo) << j;
     nan |= key > F::kInfKey;
   }
-  return {above, band, nan};
+  m.nan = nan != 0;
+  return m;
 }
 
-template <typename F>
-inline bool AnyAtLeast(const typename F::Bits* __restrict x,
-                       typename F::Bits t) {
-  using Bits = typename F::Bits;
-  Bits any = 0;
-  for (int j = 0; j < kBlock; ++j) any |= (x[j] & F::kMagMask) >= t;
-  return any != 0;
+#if defined(__SSE2__)
+inline uint64_t Movemask32(__m128i v) {
+  return static_cast<uint64_t>(_mm_movemask_ps(_mm_castsi128_ps(v)));
 }
+inline uint64_t Movemask16(__m128i v) {
+  return static_cast<uint64_t>(_mm_movemask_epi8(_mm_packs_epi16(v, v)) &
+                               0xFF);
+}
+
+inline BlockMasks Classify32(const uint32_t* x, uint32_t hi, uint32_t lo,
+                             uint32_t inf) {
+  const __m128i mag = _mm_set1_epi32(0x7FFFFFFF);
+  const __m128i vhi = _mm_set1_epi32(static_cast<int32_t>(hi));
+  const __m128i vlo = _mm_set1_epi32(static_cast<int32_t>(lo));
+  const __m128i vinf = _mm_set1_epi32(static_cast<int32_t>(inf));
+  __m128i nan = _mm_setzero_si128();
+  uint64_t above = 0, below = 0;
+  for (int q = 0; q < kBlock / 4; ++q) {
+    const __m128i key = _mm_and_si128(
+        _mm_loadu_si128(reinterpret_cast<const __m128i*>(x + 4 * q)), mag);
+    above |= Movemask32(_mm_cmpgt_epi32(key, vhi)) << (4 * q);
+    below |= Movemask32(_mm_cmpgt_epi32(vlo, key)) << (4 * q);
+    nan = _mm_or_si128(nan, _mm_cmpgt_epi32(key, vinf));
+  }
+  return {above, below, _mm_movemask_epi8(nan) != 0};
+}
+
+inline BlockMasks Classify16(const uint16_t* x, uint16_t hi, uint16_t lo,
+                             uint16_t inf) {
+  const __m128i mag = _mm_set1_epi16(0x7FFF);
+  const __m128i vhi = _mm_set1_epi16(static_cast<int16_t>(hi));
+  const __m128i vlo = _mm_set1_epi16(static_cast<int16_t>(lo));
+  const __m128i vinf = _mm_set1_epi16(static_cast<int16_t>(inf));
+  __m128i nan = _mm_setzero_si128();
+  uint64_t above = 0, below = 0;
+  for (int q = 0; q < kBlock / 8; ++q) {
+    const __m128i key = _mm_and_si128(
+        _mm_loadu_si128(reinterpret_cast<const __m128i*>(x + 8 * q)), mag);
+    above |= Movemask16(_mm_cmpgt_epi16(key, vhi)) << (8 * q);
+    below |= Movemask16(_mm_cmpgt_epi16(vlo, key)) << (8 * q);
+    nan = _mm_or_si128(nan, _mm_cmpgt_epi16(key, vinf));
+  }
+  return {above, below, _mm_movemask_epi8(nan) != 0};
+}
+#endif
+
+template <typename F>
+inline BlockMasks Classify(const typename F::Bits* x, typename F::Bits hi,
+                           typename F::Bits lo) {
+#if defined(__SSE2__)
+  if constexpr (sizeof(typename F::Bits) == 4) {
+    return Classify32(x, hi, lo, F::kInfKey);
+  } else if constexpr (sizeof(typename F::Bits) == 2) {
+    return Classify16(x, hi, lo, F::kInfKey);
+  }
+#endif
+  return ClassifyGeneric<F>(x, hi, lo);
+}
+
+// Bit j set iff key(x[j]) >= t.
+template <typename F>
+inline uint64_t MaskAtLeast(const typename F::Bits* x, typename F::Bits t) {
+  // key >= t  <=>  not (key < t): reuse the "below" mask.
+  return ~Classify<F>(x, F::kMagMask, t).below;
+}
+
+inline int LowestBit(uint64_t m) { return __builtin_ctzll(m); }
 
 template <typename Bits>
 struct Threshold {
@@ -221,18 +287,16 @@ bool SampledSelect(const typename F::Bits* x, int64_t n, int64_t k,
       if (static_cast<Bits>(key - lo) <= span) sc.cands.push_back({key, j});
     };
     for (; i + kBlock <= e; i += kBlock) {
-      const BlockBracket<F> r = ScanBracket<F>(x + i, hi, lo, span);
-      sc.above += r.above;
-      sc.nan |= r.nan != 0;
-      if (r.band) {
-        for (int64_t j = i; j < i + kBlock; ++j) {
-          const Bits key = x[j] & F::kMagMask;
-          if (static_cast<Bits>(key - lo) <= span) sc.cands.push_back({key, j});
-        }
-        if (static_cast<int64_t>(sc.cands.size()) > cap) {
-          sc.overflow = true;
-          return;
-        }
+      const BlockMasks bm = Classify<F>(x + i, hi, lo);
+      sc.above += __builtin_popcountll(bm.above);
+      sc.nan |= bm.nan;
+      for (uint64_t band = ~(bm.above | bm.below); band; band &= band - 1) {
+        const int64_t j = i + LowestBit(band);
+        sc.cands.push_back({static_cast<Bits>(x[j] & F::kMagMask), j});
+      }
+      if (static_cast<int64_t>(sc.cands.size()) > cap) {
+        sc.overflow = true;
+        return;
       }
     }
     for (; i < e; ++i) scalar(i);
@@ -404,8 +468,8 @@ Status WriteCodes(const typename F::Bits* x, int64_t k,
     };
     int64_t i = b;
     for (; i + kBlock <= e; i += kBlock)
-      if (AnyAtLeast<F>(x + i, th.key))
-        for (int64_t j = i; j < i + kBlock; ++j) visit(j);
+      for (uint64_t m = MaskAtLeast<F>(x + i, th.key); m; m &= m - 1)
+        visit(i + LowestBit(m));
     for (; i < e; ++i) visit(i);
     mismatch[c] = pos != end_pos;
   });

@@ -16,6 +16,7 @@ namespace {
 
 constexpr int64_t kMinRange = int64_t{1} << 16;
 constexpr int64_t kMaxRanges = 64;
+constexpr int64_t kTile = 8192;  // floats per cache-resident tile
 
 // A valid row's votes: non-padding codes ascending by index.
 struct RowView {
@@ -80,16 +81,22 @@ Status MajorityVote(const int32_t* codes, int64_t m, int64_t k,
   std::vector<char> interior_pad(m, 0);
   auto check_rows = [&](int64_t b, int64_t e) {
     for (int64_t r = b; r < e; ++r) {
+      // Fast branch-light scan; the message is built only for bad rows.
       const int32_t* row = codes + r * k;
-      why[r] = ValidateRow(row, k, num_elements);
-      int64_t cnt = 0, first_pad = k;
+      int64_t cnt = 0, first_pad = k, prev = -1;
+      bool ok = true;
       for (int64_t j = 0; j < k; ++j) {
-        if (row[j] == kPadCode) {
-          first_pad = std::min(first_pad, j);
-        } else {
-          ++cnt;
+        const int32_t code = row[j];
+        if (code == kPadCode) {
+          if (first_pad == k) first_pad = j;
+          continue;
         }
+        const int64_t idx = IndexOf(code);
+        ok &= (code >= 0) & (idx < num_elements) & (idx > prev);
+        prev = idx;
+        ++cnt;
       }
+      if (!ok) why[r] = ValidateRow(row, k, num_elements);
       live[r] = cnt;
       interior_pad[r] = cnt != first_pad;
     }
@@ -128,36 +135,39 @@ Status MajorityVote(const int32_t* codes, int64_t m, int64_t k,
     }
   }
 
-  // 3. Tally and sign, one disjoint index range per task.
+  // 3. Tally and sign. Each task owns a disjoint index range and walks it in
+  // cache-sized tiles: zero the tile, add every row's votes that fall in it
+  // (rows in order, each row's cursor only moves forward), take the signs.
+  // The output is thus written to memory about once.
   const int64_t ranges = std::clamp<int64_t>(num_elements / kMinRange, 1,
                                              kMaxRanges);
-  const int64_t width = (num_elements + ranges - 1) / std::max<int64_t>(ranges, 1);
+  const int64_t width = (num_elements + ranges - 1) / ranges;
   auto tally = [&](int64_t tb, int64_t te) {
+    std::vector<const int32_t*> cursor(rows.size());
     for (int64_t t = tb; t < te; ++t) {
       const int64_t lo = t * width;
       const int64_t hi = std::min(num_elements, lo + width);
-      if (lo >= hi) continue;
-      std::memset(out + lo, 0, (hi - lo) * sizeof(float));
-      auto each_vote = [&](const RowView& row, auto&& fn) {
-        const int32_t* first = std::lower_bound(
-            row.codes, row.codes + row.len, lo,
+      for (size_t r = 0; r < rows.size(); ++r)
+        cursor[r] = std::lower_bound(
+            rows[r].codes, rows[r].codes + rows[r].len, lo,
             [](int32_t code, int64_t v) { return IndexOf(code) < v; });
-        for (const int32_t* c = first; c < row.codes + row.len; ++c) {
-          const int64_t idx = IndexOf(*c);
-          if (idx >= hi) break;
-          fn(idx, *c & 1);
+      for (int64_t a = lo; a < hi; a += kTile) {
+        const int64_t b = std::min(hi, a + kTile);
+        float* tile = out + a;
+        std::memset(tile, 0, (b - a) * sizeof(float));
+        for (size_t r = 0; r < rows.size(); ++r) {
+          const int32_t* c = cursor[r];
+          const int32_t* end = rows[r].codes + rows[r].len;
+          const float w = rows[r].weight;
+          for (; c < end && IndexOf(*c) < b; ++c)
+            out[IndexOf(*c)] += (*c & 1) ? -w : w;
+          cursor[r] = c;
         }
-      };
-      for (const RowView& row : rows)
-        each_vote(row, [&](int64_t idx, int negative) {
-          out[idx] += negative ? -row.weight : row.weight;
-        });
-      // sign() is idempotent, so touching an index once per row is fine.
-      for (const RowView& row : rows)
-        each_vote(row, [&](int64_t idx, int) {
-          const float v = out[idx];
-          out[idx] = static_cast<float>((v > 0.0f) - (v < 0.0f));
-        });
+        for (int64_t i = 0; i < b - a; ++i) {  // select form vectorizes
+          const float v = tile[i];
+          tile[i] = (v > 0.0f ? 1.0f : 0.0f) - (v < 0.0f ? 1.0f : 0.0f);
+        }
+      }
     }
   };
   if (ranges > 1) {
