@@ -2,12 +2,26 @@
 
 Each worker sends only the positions and signs of the top-K entries of its
 error-accumulated gradient; workers agree on each coordinate by majority
-vote. The data path is encode -> gather -> vote -> apply; :mod:`.ops` holds
-the two compiled primitives (encode and vote).
+vote. The data path is encode -> gather -> vote -> apply
+(:mod:`tf_sparsesign.collective`); :mod:`tf_sparsesign.ops` holds the two
+compiled primitives.
+
+Entry points:
+
+* :class:`SparseSignStrategy` — one host, several devices (MirroredStrategy).
+* :class:`MultiWorkerSparseSignStrategy` — several hosts (TF_CONFIG).
+* :class:`SparseSignOptimizer` — wraps any Keras optimizer, any strategy.
+* :class:`CommunicationLogger` — bytes sent vs dense in fit logs/TensorBoard.
 """
 
-from . import ops
+from . import ops, policy
 from ._version import __version__
+from .accounting import CommunicationLogger
 from .ops import majority_vote, sparse_sign_encode
+from .optimizer import SparseSignOptimizer
+from .strategy import MultiWorkerSparseSignStrategy, SparseSignStrategy
 
-__all__ = ["__version__", "ops", "sparse_sign_encode", "majority_vote"]
+__all__ = ["__version__", "ops", "policy", "sparse_sign_encode",
+           "majority_vote", "SparseSignStrategy",
+           "MultiWorkerSparseSignStrategy", "SparseSignOptimizer",
+           "CommunicationLogger"]

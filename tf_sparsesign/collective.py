@@ -1,0 +1,311 @@
+"""One training step's data path: encode -> gather -> vote -> (apply).
+
+:class:`SignVoteAggregator` replaces the dense gradient all-reduce of a Keras
+optimizer (``_all_reduce_sum_gradients``, the one place Keras 3 aggregates
+gradients). Per step, in replica context, on every replica:
+
+1. **encode** — for each variable ``l``: ``e_l = memory_l + g_l`` (error
+   feedback; without it ``e_l = g_l``), ``codes_l = sparse_sign_encode(e_l,
+   K_l)``; the selected entries of ``e_l`` are cleared and the rest is kept
+   as the new memory.
+2. **gather** — all variables' codes are shifted into one global index space
+   and sent as one int32 message (a settings fingerprint first, then the
+   codes) with **one** ``all_gather`` over all replicas.
+3. **vote** — ``majority_vote`` over the gathered rows gives a ternary tensor
+   in the global space, split back per variable.
+4. **apply** — the wrapped optimizer applies the voted tensor as the gradient
+   (SGD: ``x <- x - lr * vote``, exactly S3GD-MV).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import zlib
+from typing import Sequence
+
+import tensorflow as tf
+
+from . import ops, policy
+
+WIRE_FORMATS = ("int32",)
+ON_INVALID = ("raise", "drop")
+
+
+@dataclasses.dataclass(frozen=True)
+class VoteConfig:
+    """Settings of the sparse-sign vote (validated on construction).
+
+    Attributes:
+      density: fraction of each tensor sent, in (0, 1], or ``"auto"``.
+      k: total entries per step spread over tensors by size (overrides
+        density).
+      error_feedback: keep what was not sent and add it to the next step.
+      dense: baseline mode: plain dense all-reduce, no compression.
+      on_invalid: ``"raise"`` or ``"drop"`` for malformed messages.
+      wire: message format; ``"int32"`` (wire format v1).
+    """
+
+    density: policy.Density = 0.01
+    k: int | None = None
+    error_feedback: bool = True
+    dense: bool = False
+    on_invalid: str = "raise"
+    wire: str = "int32"
+
+    def __post_init__(self):
+        if not self.dense:
+            policy.validate(self.density, self.k)
+        if self.on_invalid not in ON_INVALID:
+            raise ValueError(f"on_invalid must be one of {ON_INVALID}, got "
+                             f"{self.on_invalid!r}")
+        if self.wire not in WIRE_FORMATS:
+            raise ValueError(f"wire must be one of {WIRE_FORMATS}, got "
+                             f"{self.wire!r}")
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+    def fingerprint(self, sizes: Sequence[int], ks: Sequence[int]) -> int:
+        """A non-negative int32 every worker must agree on."""
+        text = json.dumps([self.to_dict(), list(sizes), list(ks)],
+                          sort_keys=True)
+        return zlib.crc32(text.encode()) & 0x7FFFFFFF
+
+
+def _flat_size(variable) -> int:
+    shape = tf.TensorShape(variable.shape)
+    if not shape.is_fully_defined():
+        raise ValueError(f"tf_sparsesign needs fully defined variable shapes,"
+                         f" got {shape} for {variable.name}")
+    return int(shape.num_elements())
+
+
+class SignVoteAggregator:
+    """Holds the per-step state (memories, counters) of one optimizer.
+
+    Created by the owning optimizer's ``build``; its variables are created
+    through ``owner.add_variable`` so they are tracked and checkpointed with
+    the optimizer. Not a trackable itself on purpose.
+    """
+
+    def __init__(self, owner, variables: Sequence, config: VoteConfig,
+                 num_replicas: int):
+        self.config = config
+        self.num_replicas = int(num_replicas)
+        self.sizes = [_flat_size(v) for v in variables]
+        self.total_size = sum(self.sizes)
+        self._var_key = owner._var_key
+        self._index = {self._var_key(v): i for i, v in enumerate(variables)}
+        self.memories = []
+        self.ks = [0] * len(variables)
+        if config.dense:
+            self.fingerprint = 0
+        else:
+            if self.total_size >= ops.MAX_ELEMENTS:
+                raise ValueError(
+                    f"tf_sparsesign: the trainable variables have "
+                    f"{self.total_size} elements; one step's global index "
+                    f"space must stay below 2**30 = {ops.MAX_ELEMENTS}.")
+            self.ks = policy.allocate(self.sizes, config.density, config.k,
+                                      self.num_replicas)
+            policy.warn_if_wasteful(self.sizes, self.ks)
+            self.fingerprint = config.fingerprint(self.sizes, self.ks)
+            if config.error_feedback:
+                for v in variables:
+                    self.memories.append(_add_replica_local(
+                        owner, v, "sparsesign_memory"))
+        # Communication counters (per replica; identical on every replica
+        # for int32 messages). int64 bytes.
+        self.counters = {
+            name: _add_counter(owner, f"sparsesign_{name}")
+            for name in ("steps", "message_bytes", "bytes_sent",
+                         "bytes_received", "dense_bytes", "dropped_rows")}
+
+    # -- the data path ---------------------------------------------------
+
+    def aggregate(self, grads_and_vars):
+        """Replaces ``_all_reduce_sum_gradients``: returns (vote, var) pairs.
+
+        Must run in replica context (``strategy.run``, or Keras ``fit``).
+        """
+        grads_and_vars = list(grads_and_vars)
+        ctx = tf.distribute.get_replica_context()
+        if ctx is None:
+            raise RuntimeError("tf_sparsesign: gradients must be aggregated "
+                               "in replica context (inside strategy.run)")
+        if self.config.dense:
+            return self._dense(ctx, grads_and_vars)
+        present = [(i, g, v) for i, (g, v) in enumerate(grads_and_vars)
+                   if g is not None]
+        slots = [self._slot(v) for _, _, v in present]
+        grads = [g for _, g, _ in present]
+
+        message = self.encode(grads, slots)                       # 1. encode
+        gathered = ctx.all_gather(message[None, :], axis=0)       # 2. gather
+        votes, dropped = self.vote(gathered)                      # 3. vote
+        voted = self.split(votes, slots, [v for _, _, v in present])
+
+        self._count(message, gathered, dropped)
+        out = [(None, v) for _, v in grads_and_vars]
+        for (i, _, v), g in zip(present, voted):
+            out[i] = (g, v)
+        return out                                                # 4. apply
+
+    def encode(self, grads, slots) -> tf.Tensor:
+        """Per-variable top-K sign codes as one message in the global space.
+
+        Layout: ``[fingerprint, codes of variable 0, codes of variable 1,
+        ...]``; each variable's codes are shifted by twice its offset (the
+        code is ``index << 1 | sign``), padding stays ``-1``.
+        """
+        parts = [tf.constant([self.fingerprint], tf.int32)]
+        offsets = self._offsets()
+        for g, slot in zip(grads, slots):
+            g = tf.convert_to_tensor(g)  # IndexedSlices become dense
+            if self.config.error_feedback:
+                memory = self.memories[slot]
+                e = tf.cast(memory.value, g.dtype) + g
+                codes, residual = ops.sparse_sign_encode(
+                    e, self.ks[slot], return_residual=True)
+                memory.assign(tf.cast(residual, memory.dtype))
+            else:
+                codes = ops.sparse_sign_encode(g, self.ks[slot])
+            shift = 2 * offsets[slot]
+            parts.append(tf.where(codes >= 0, codes + shift, codes))
+        return tf.concat(parts, axis=0)
+
+    def vote(self, gathered: tf.Tensor):
+        """Checks fingerprints, then votes; returns (votes, dropped rows)."""
+        prints, codes = gathered[:, 0], gathered[:, 1:]
+        same = tf.equal(prints, self.fingerprint)
+        if self.config.on_invalid == "raise":
+            check = tf.debugging.Assert(
+                tf.reduce_all(same),
+                [tf.strings.format(
+                    "tf_sparsesign: workers were started with different "
+                    "settings (density/k/error_feedback/wire or model "
+                    "shapes): settings fingerprints per replica {} differ "
+                    "from this worker's {}", (prints, self.fingerprint))])
+            with tf.control_dependencies([check]):
+                votes = ops.majority_vote(codes, self.total_size)
+            return votes, tf.zeros([], tf.int32)
+        # Drop mode: a row with a foreign fingerprint abstains like any other
+        # malformed row (its codes are replaced by padding).
+        codes = tf.where(same[:, None], codes, ops.PAD_CODE)
+        votes, dropped = ops.majority_vote(codes, self.total_size,
+                                           on_invalid="drop")
+        return votes, dropped + tf.reduce_sum(tf.cast(~same, tf.int32))
+
+    def split(self, votes: tf.Tensor, slots, variables):
+        """The global ternary vector back into per-variable gradients."""
+        offsets = self._offsets()
+        out = []
+        for slot, v in zip(slots, variables):
+            piece = votes[offsets[slot]:offsets[slot] + self.sizes[slot]]
+            out.append(tf.cast(tf.reshape(piece, v.shape), v.dtype))
+        return out
+
+    # -- helpers ---------------------------------------------------------
+
+    def _dense(self, ctx, grads_and_vars):
+        present = [(i, g) for i, (g, _) in enumerate(grads_and_vars)
+                   if g is not None]
+        reduced = ctx.all_reduce(tf.distribute.ReduceOp.SUM,
+                                 [g for _, g in present])
+        n = sum(self.sizes[self._slot(grads_and_vars[i][1])]
+                for i, _ in present)
+        ring = dense_ring_bytes(n, self.num_replicas)
+        self._add("steps", 1)
+        self._add("message_bytes", 4 * n)
+        self._add("bytes_sent", ring)
+        self._add("bytes_received", ring)
+        self._add("dense_bytes", ring)
+        out = list(grads_and_vars)
+        for (i, _), g in zip(present, reduced):
+            out[i] = (g, grads_and_vars[i][1])
+        return out
+
+    def _count(self, message, gathered, dropped):
+        """Counters from the actual tensors' sizes (ring-collective view:
+        every other replica's message passes each replica's link once)."""
+        own = tf.cast(tf.size(message), tf.int64) * 4
+        everyone = tf.cast(tf.size(gathered), tf.int64) * 4
+        dense = dense_ring_bytes(self.total_size, self.num_replicas)
+        self._add("steps", 1)
+        self.counters["message_bytes"].assign(own)
+        self._add("bytes_sent", everyone - own)
+        self._add("bytes_received", everyone - own)
+        self._add("dense_bytes", dense)
+        self._add("dropped_rows", tf.cast(dropped, tf.int64))
+
+    def _add(self, name, value):
+        self.counters[name].assign_add(tf.cast(value, tf.int64))
+
+    def _offsets(self) -> list[int]:
+        offsets, acc = [], 0
+        for s in self.sizes:
+            offsets.append(acc)
+            acc += s
+        return offsets
+
+    def _slot(self, variable) -> int:
+        key = self._var_key(variable)
+        if key not in self._index:
+            raise ValueError(f"tf_sparsesign: variable {variable.name} was "
+                             "not among those the optimizer was built with")
+        return self._index[key]
+
+    def read_counters(self) -> dict:
+        """Counter values (replica 0's) as Python ints."""
+        return {name: int(_first_replica(var))
+                for name, var in self.counters.items()}
+
+    def memory_values(self, slot: int) -> list:
+        """Each replica's error-feedback memory of variable ``slot``."""
+        value = self.memories[slot].value
+        values = getattr(value, "values", None) or (value,)
+        return [tf.convert_to_tensor(v) for v in values]
+
+
+def _first_replica(variable):
+    value = variable.value if hasattr(variable, "value") else variable
+    values = getattr(value, "values", None)
+    return (values[0] if values else value).numpy()
+
+
+def _add_replica_local(owner, reference, name):
+    """A per-replica (sync-on-read) variable shaped like ``reference``."""
+    from keras.src import backend
+
+    with owner._distribution_strategy.extended.colocate_vars_with(
+            reference.value if hasattr(reference, "value") else reference):
+        var = backend.Variable(
+            initializer="zeros", shape=reference.shape,
+            dtype=reference.dtype, trainable=False,
+            synchronization="on_read", aggregation="only_first_replica",
+            name=f"{name}_{_clean(reference.name)}")
+    owner._track_variable(var)
+    return var
+
+
+def _add_counter(owner, name):
+    from keras.src import backend
+
+    var = backend.Variable(
+        initializer="zeros", shape=(), dtype="int64", trainable=False,
+        synchronization="on_read", aggregation="only_first_replica",
+        name=name)
+    owner._track_variable(var)
+    return var
+
+
+def _clean(name: str) -> str:
+    return "".join(c if c.isalnum() or c == "_" else "_" for c in name)
+
+
+def dense_ring_bytes(num_elements: int, num_replicas: int) -> int:
+    """Bytes one replica sends in a ring all-reduce of fp32 values."""
+    r = max(int(num_replicas), 1)
+    return int(math.floor(2 * (r - 1) / r * 4 * num_elements))
