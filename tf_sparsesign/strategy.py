@@ -107,6 +107,27 @@ class MultiWorkerSparseSignStrategy(tf.distribute.MultiWorkerMirroredStrategy):
                          communication_options=communication_options)
         self.sparse_sign_config = config
         hooks.install()
+        self._check_same_settings()
+
+    def _check_same_settings(self) -> None:
+        """Fails fast, before any variable exists, when workers were started
+        with different settings (later mismatches in variable creation give
+        only obscure collective errors). One tiny all-gather, once."""
+        mine = self.sparse_sign_config.fingerprint([], [])
+
+        def gather():
+            ctx = tf.distribute.get_replica_context()
+            return ctx.all_gather(tf.constant([mine], tf.int32), axis=0)
+
+        everyone = self.experimental_local_results(self.run(gather))[0]
+        everyone = [int(v) for v in everyone.numpy()]
+        if any(v != mine for v in everyone):
+            raise ValueError(
+                "tf_sparsesign: workers were started with different settings"
+                f": settings fingerprints per replica {everyone}; this worker"
+                f" (fingerprint {mine}) has {self.sparse_sign_config}. Start "
+                "every worker with the same density/k/error_feedback/dense/"
+                "on_invalid/wire.")
 
     def reduce(self, reduce_op, value, axis):
         """``Strategy.reduce`` with two upstream failures worked around.

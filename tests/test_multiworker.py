@@ -1,0 +1,87 @@
+"""Real multi-worker jobs: 2 and 3 processes on 127.0.0.1 via TF_CONFIG."""
+
+import numpy as np
+import pytest
+import tensorflow as tf
+import keras
+
+import tf_sparsesign
+
+from multiworker import run_workers
+from workers.mw_fit import BATCH_PER_WORKER, arrays, model_fn
+
+
+def single_process_fit(workers, steps, density):
+    """The same algorithm in one process: `workers` logical CPUs, the same
+    global batches split the same way."""
+    devices = [f"/cpu:{i}" for i in range(workers)]
+    strategy = tf_sparsesign.SparseSignStrategy(density=density,
+                                                devices=devices)
+    x, y = arrays(workers, steps)
+    with strategy.scope():
+        model = model_fn()
+        model.compile(optimizer=keras.optimizers.SGD(0.01), loss="mse")
+    model.fit(x, y, batch_size=workers * BATCH_PER_WORKER, shuffle=False,
+              verbose=0)
+    return model.get_weights()
+
+
+def weights_of(data):
+    return [data[f"w{i}"] for i in range(len([k for k in data
+                                               if k.startswith("w")]))]
+
+
+@pytest.mark.parametrize("workers", [2, 3])
+def test_fit_multiworker_matches_single_process(tmp_path, workers):
+    results = run_workers(workers, tmp_path, "--mode", "fit", "--steps", "3",
+                          "--density", "0.1")
+    for rc, data, log in results:
+        assert rc == 0 and "error" not in data, (data.get("error"), log)
+    first = weights_of(results[0][1])
+    for _, data, _ in results[1:]:
+        for a, b in zip(first, weights_of(data)):
+            np.testing.assert_array_equal(a, b)  # workers agree exactly
+    expected = single_process_fit(workers, 3, 0.1)
+    for a, b in zip(first, expected):
+        np.testing.assert_array_equal(a, b)
+    assert int(results[0][1]["bytes_sent"]) > 0
+
+
+def test_wrapper_custom_loop_under_plain_mwms(tmp_path):
+    results = run_workers(2, tmp_path, "--mode", "loop", "--wrapper",
+                          "--steps", "2")
+    for rc, data, log in results:
+        assert rc == 0 and "error" not in data, (data.get("error"), log)
+    a, b = weights_of(results[0][1]), weights_of(results[1][1])
+    for u, v in zip(a, b):
+        np.testing.assert_array_equal(u, v)
+    # Each worker fed slice w of each global batch: the same split as the
+    # single-process fit, so the same weights.
+    for u, v in zip(a, single_process_fit(2, 2, 0.1)):
+        np.testing.assert_array_equal(u, v)
+
+
+def test_dead_worker_fails_within_timeout(tmp_path):
+    timeout = 15
+    results = run_workers(2, tmp_path, "--mode", "die", "--steps", "50",
+                          "--timeout", str(timeout), timeout=180)
+    rc0, data0, log0 = results[0]
+    rc1, _, _ = results[1]
+    assert rc1 == 3  # the one we killed
+    assert rc0 not in (0, None), log0
+    assert "error" in data0, log0
+    err = str(data0["error"])
+    assert any(s in err for s in ("Collective", "DEADLINE", "UNAVAILABLE",
+                                  "unavailable", "timed out", "peer")), err
+    assert float(data0["seconds"]) < timeout + 60
+
+
+def test_mismatched_settings_fail_fast(tmp_path):
+    """Same message length, different error feedback: the settings
+    fingerprint in every message makes both workers fail at once."""
+    results = run_workers(2, tmp_path, "--mode", "fit", "--steps", "3",
+                          "--error-feedback-worker1", "off", timeout=180)
+    for rc, data, log in results:
+        assert rc != 0 and "error" in data, log
+        assert "different settings" in str(data["error"]), data["error"]
+        assert float(data["seconds"]) < 60

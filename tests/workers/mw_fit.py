@@ -1,0 +1,124 @@
+"""One worker of a multi-worker test job (started by tests with TF_CONFIG).
+
+    python mw_fit.py OUT.npz --mode fit|loop|die [--density D] [--steps S]
+                     [--timeout T] [--wrapper]
+
+fit:  model.fit on the shared arrays (Keras shards them by data).
+loop: a custom loop where each worker feeds its own known batches.
+die:  like fit, but the worker with index 1 exits abruptly after 2 steps.
+Writes the final weights (and the error, if any) to OUT.npz.
+"""
+
+import argparse
+import json
+import os
+import sys
+import time
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import numpy as np  # noqa: E402
+import tensorflow as tf  # noqa: E402
+import keras  # noqa: E402
+
+import tf_sparsesign  # noqa: E402
+
+BATCH_PER_WORKER = 4
+
+
+def model_fn():
+    keras.utils.set_random_seed(0)
+    return keras.Sequential([keras.Input((5,)),
+                             keras.layers.Dense(4, activation="tanh"),
+                             keras.layers.Dense(3)])
+
+
+def arrays(workers, steps):
+    rng = np.random.default_rng(1)
+    n = workers * BATCH_PER_WORKER * steps
+    return (rng.standard_normal((n, 5)).astype(np.float32),
+            rng.standard_normal((n, 3)).astype(np.float32))
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("out")
+    ap.add_argument("--mode", default="fit", choices=["fit", "loop", "die"])
+    ap.add_argument("--density", type=float, default=0.1)
+    ap.add_argument("--steps", type=int, default=3)
+    ap.add_argument("--timeout", type=float, default=60.0)
+    ap.add_argument("--error-feedback-worker1", choices=["on", "off"],
+                    default="on", help="a mismatched setting on worker 1")
+    ap.add_argument("--wrapper", action="store_true",
+                    help="SparseSignOptimizer under plain MWMS (custom loop)")
+    args = ap.parse_args()
+    cfg = json.loads(os.environ["TF_CONFIG"])
+    workers = len(cfg["cluster"]["worker"])
+    index = cfg["task"]["index"]
+    options = tf.distribute.experimental.CommunicationOptions(
+        timeout_seconds=args.timeout)
+    x, y = arrays(workers, args.steps)
+    result = {}
+    t0 = time.time()
+    try:
+        if args.wrapper:
+            strategy = tf.distribute.MultiWorkerMirroredStrategy(
+                communication_options=options)
+        else:
+            ef = not (index == 1 and args.error_feedback_worker1 == "off")
+            strategy = tf_sparsesign.MultiWorkerSparseSignStrategy(
+                density=args.density, error_feedback=ef,
+                timeout_seconds=args.timeout)
+        with strategy.scope():
+            model = model_fn()
+            if args.wrapper:
+                opt = tf_sparsesign.SparseSignOptimizer(
+                    keras.optimizers.SGD(0.01), density=args.density)
+            else:
+                opt = keras.optimizers.SGD(0.01)
+            model.compile(optimizer=opt, loss="mse")
+        if args.mode in ("fit", "die"):
+            callbacks = []
+            if args.mode == "die" and index == 1:
+                class Die(keras.callbacks.Callback):
+                    def on_train_batch_end(self, batch, logs=None):
+                        if batch == 1:
+                            os._exit(3)  # abrupt: no goodbye to peers
+                callbacks.append(Die())
+            model.fit(x, y, batch_size=workers * BATCH_PER_WORKER,
+                      epochs=1 if args.mode == "fit" else 1000,
+                      shuffle=False, verbose=0, callbacks=callbacks)
+        else:
+            with strategy.scope():
+                opt.build(model.trainable_variables)
+            # Worker w's step-s batch: slice w of global batch s.
+            b = BATCH_PER_WORKER
+
+            @tf.function
+            def step(xb, yb):
+                def fn(xb, yb):
+                    with tf.GradientTape() as tape:
+                        loss = keras.losses.MeanSquaredError()(yb, model(xb))
+                    grads = tape.gradient(loss, model.trainable_variables)
+                    opt.apply_gradients(zip(grads,
+                                            model.trainable_variables))
+                strategy.run(fn, args=(xb, yb))
+
+            for s in range(args.steps):
+                lo = s * workers * b + index * b
+                step(tf.constant(x[lo:lo + b]), tf.constant(y[lo:lo + b]))
+        for i, w in enumerate(model.get_weights()):
+            result[f"w{i}"] = w
+        stats = tf_sparsesign.accounting.communication_stats(model.optimizer)
+        result["bytes_sent"] = np.int64(stats["bytes_sent"])
+    except Exception as exc:  # reported to the test, which asserts on it
+        result["error"] = np.array(f"{type(exc).__name__}: {exc}")
+    result["seconds"] = np.float64(time.time() - t0)
+    np.savez(args.out, **result)
+    print("WORKER-DONE", index, "error" in result, flush=True)
+    sys.stdout.flush()
+    os._exit(0 if "error" not in result else 1)
+
+
+if __name__ == "__main__":
+    main()
