@@ -391,3 +391,60 @@ def test_plain_strategy_unaffected():
     x, y = data(1)
     model.fit(x, y, batch_size=8, verbose=0)
     assert hooks.aggregator_of(model.optimizer) is None
+
+
+def test_topk_values_baseline_applies_mean_of_sent_values():
+    """method="topk_values": each replica sends its top-K values; the update
+    is their mean (zeros elsewhere), replayed in NumPy."""
+    density = 0.2
+    strategy = tf.distribute.MirroredStrategy(DEVICES)
+    with strategy.scope():
+        model = make_model()
+        opt = tf_sparsesign.SparseSignOptimizer(
+            keras.optimizers.SGD(LR), density=density, method="topk_values")
+        opt.build(model.trainable_variables)
+    start = [w.copy() for w in model.get_weights()]
+    rng = np.random.default_rng(4)
+    grads = [[rng.standard_normal(w.shape).astype(np.float32) for w in start]
+             for _ in range(REPLICAS)]
+
+    @tf.function
+    def train_step(stacked):
+        def step_fn():
+            r = tf.distribute.get_replica_context().replica_id_in_sync_group
+            opt.apply_gradients(zip([tf.gather(g, r) for g in stacked],
+                                    model.trainable_variables))
+        strategy.run(step_fn)
+
+    train_step([tf.constant(np.stack([grads[r][l] for r in range(REPLICAS)]))
+                for l in range(len(start))])
+    ks = policy.allocate([w.size for w in start], density)
+    for l, w in enumerate(start):
+        total = np.zeros(w.size, np.float32)
+        for r in range(REPLICAS):
+            codes = oracle.encode(grads[r][l], ks[l])
+            idx = codes[codes >= 0] >> 1
+            total[idx] += grads[r][l].reshape(-1)[idx]
+        expected = w - np.float32(LR) * (total / REPLICAS).reshape(w.shape)
+        np.testing.assert_allclose(model.get_weights()[l], expected,
+                                   rtol=1e-6, atol=1e-7)
+
+
+def test_random_k_baseline_trains_and_sends_k_signs():
+    strategy = tf_sparsesign.SparseSignStrategy(
+        density=0.3, error_feedback=False, method="random_k", devices=DEVICES)
+    with strategy.scope():
+        model = make_model()
+        model.compile(optimizer=keras.optimizers.SGD(LR), loss="mse")
+    before = [w.copy() for w in model.get_weights()]
+    x, y = data(2)
+    model.fit(x, y, batch_size=8, verbose=0)
+    moved = [np.abs(a - b) for a, b in zip(model.get_weights(), before)]
+    # every change is a multiple of lr (a vote of -1/0/+1 per step)
+    for m in moved:
+        steps = m / LR
+        np.testing.assert_allclose(steps, np.round(steps), atol=1e-3)
+    assert sum(int((m > 0).sum()) for m in moved) > 0
+    agg = hooks.aggregator_of(model.optimizer)
+    stats = agg.read_counters()
+    assert stats["message_bytes"] == 4 * (1 + sum(agg.ks))

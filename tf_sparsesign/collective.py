@@ -31,6 +31,10 @@ from . import ops, policy
 
 WIRE_FORMATS = ("int32",)
 ON_INVALID = ("raise", "drop")
+#: sign_vote: S3GD-MV (top-K signs, majority vote). Baselines for A/B runs:
+#: topk_values: top-K SGD with error feedback sending values (the mean of
+#: what was sent is applied); random_k: K random coordinates' signs, voted.
+METHODS = ("sign_vote", "topk_values", "random_k")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -45,6 +49,8 @@ class VoteConfig:
       dense: baseline mode: plain dense all-reduce, no compression.
       on_invalid: ``"raise"`` or ``"drop"`` for malformed messages.
       wire: message format; ``"int32"`` (wire format v1).
+      method: ``"sign_vote"`` (S3GD-MV) or a baseline, see ``METHODS``.
+      seed: seed of ``random_k``'s coordinate choice.
     """
 
     density: policy.Density = 0.01
@@ -53,6 +59,8 @@ class VoteConfig:
     dense: bool = False
     on_invalid: str = "raise"
     wire: str = "int32"
+    method: str = "sign_vote"
+    seed: int = 0
 
     def __post_init__(self):
         if not self.dense:
@@ -60,6 +68,9 @@ class VoteConfig:
         if self.on_invalid not in ON_INVALID:
             raise ValueError(f"on_invalid must be one of {ON_INVALID}, got "
                              f"{self.on_invalid!r}")
+        if self.method not in METHODS:
+            raise ValueError(f"method must be one of {METHODS}, got "
+                             f"{self.method!r}")
         if self.wire not in WIRE_FORMATS:
             raise ValueError(f"wire must be one of {WIRE_FORMATS}, got "
                              f"{self.wire!r}")
@@ -162,33 +173,57 @@ class SignVoteAggregator:
         """
         parts = [tf.constant([self.fingerprint], tf.int32)]
         offsets = self._offsets()
+        values = []
         for g, slot in zip(grads, slots):
             g = tf.convert_to_tensor(g)  # IndexedSlices become dense
+            e = g
             if self.config.error_feedback:
                 memory = self.memories[slot]
                 e = tf.cast(memory.value, g.dtype) + g
-                codes, residual = ops.sparse_sign_encode(
-                    e, self.ks[slot], return_residual=True)
+            codes, residual = self._select(e, slot)
+            if self.config.error_feedback:
                 memory.assign(tf.cast(residual, memory.dtype))
-            else:
-                codes = ops.sparse_sign_encode(g, self.ks[slot])
+            if self.config.method == "topk_values":
+                index = tf.maximum(codes, 0) // 2
+                sent = tf.gather(tf.reshape(tf.cast(e, tf.float32), [-1]),
+                                 index)
+                values.append(tf.where(codes >= 0, sent, 0.0))
             shift = 2 * offsets[slot]
             parts.append(tf.where(codes >= 0, codes + shift, codes))
+        if values:  # float32 values ride in the same int32 message
+            parts.append(tf.bitcast(tf.concat(values, 0), tf.int32))
         return tf.concat(parts, axis=0)
 
+    def _select(self, e, slot):
+        """(codes, residual) of one variable for the configured method."""
+        k = self.ks[slot]
+        if self.config.method != "random_k":
+            if self.config.error_feedback:
+                return ops.sparse_sign_encode(e, k, return_residual=True)
+            return ops.sparse_sign_encode(e, k), None
+        flat = tf.reshape(e, [-1])
+        chosen = tf.sort(tf.random.shuffle(
+            tf.range(self.sizes[slot]), seed=self.config.seed + slot)[:k])
+        picked = tf.gather(flat, chosen)
+        codes = tf.where(tf.not_equal(picked, 0),
+                         chosen * 2 + tf.cast(picked < 0, tf.int32),
+                         ops.PAD_CODE)
+        residual = tf.reshape(tf.tensor_scatter_nd_update(
+            flat, chosen[:, None], tf.zeros_like(picked)), tf.shape(e))
+        return codes, residual
+
     def vote(self, gathered: tf.Tensor):
-        """Checks fingerprints, then votes; returns (votes, dropped rows)."""
-        prints, codes = gathered[:, 0], gathered[:, 1:]
+        """Checks fingerprints, then combines; returns (update, dropped)."""
+        total_k = sum(self.ks)
+        prints = gathered[:, 0]
+        codes = gathered[:, 1:1 + total_k]
         same = tf.equal(prints, self.fingerprint)
+        if self.config.method == "topk_values":
+            return self._mean_of_sent(codes, gathered[:, 1 + total_k:],
+                                      prints, same)
         if self.config.on_invalid == "raise":
-            check = tf.debugging.Assert(
-                tf.reduce_all(same),
-                [tf.strings.format(
-                    "tf_sparsesign: workers were started with different "
-                    "settings (density/k/error_feedback/wire or model "
-                    "shapes): settings fingerprints per replica {} differ "
-                    "from this worker's {}", (prints, self.fingerprint))])
-            with tf.control_dependencies([check]):
+            with tf.control_dependencies([self._same_settings(prints,
+                                                              same)]):
                 votes = ops.majority_vote(codes, self.total_size)
             return votes, tf.zeros([], tf.int32)
         # Drop mode: a row with a foreign fingerprint abstains like any other
@@ -197,6 +232,25 @@ class SignVoteAggregator:
         votes, dropped = ops.majority_vote(codes, self.total_size,
                                            on_invalid="drop")
         return votes, dropped + tf.reduce_sum(tf.cast(~same, tf.int32))
+
+    def _same_settings(self, prints, same):
+        return tf.debugging.Assert(
+            tf.reduce_all(same),
+            [tf.strings.format(
+                "tf_sparsesign: workers were started with different "
+                "settings (density/k/error_feedback/wire or model shapes): "
+                "settings fingerprints per replica {} differ from this "
+                "worker's {}", (prints, self.fingerprint))])
+
+    def _mean_of_sent(self, codes, value_bits, prints, same):
+        """top-K SGD baseline: average of the values every replica sent."""
+        with tf.control_dependencies([self._same_settings(prints, same)]):
+            live = codes >= 0
+        index = tf.boolean_mask(codes, live) // 2
+        values = tf.boolean_mask(tf.bitcast(value_bits, tf.float32), live)
+        total = tf.tensor_scatter_nd_add(tf.zeros([self.total_size]),
+                                         index[:, None], values)
+        return total / self.num_replicas, tf.zeros([], tf.int32)
 
     def split(self, votes: tf.Tensor, slots, variables):
         """The global ternary vector back into per-variable gradients."""

@@ -41,6 +41,11 @@ class SparseSignOptimizer(keras.optimizers.Optimizer):
         with ``density=1.0`` is signSGD-MV.
       dense: baseline: plain dense all-reduce (for A/B runs).
       on_invalid: ``"raise"`` or ``"drop"`` for malformed messages.
+      wire: message format (``"int32"``).
+      method: ``"sign_vote"`` (S3GD-MV), or the baselines
+        ``"topk_values"`` (top-K SGD with error feedback, sending values)
+        and ``"random_k"`` (K random coordinates' signs, voted).
+      seed: seed of ``random_k``'s coordinate choice.
       name: optional name.
 
     Example:
@@ -57,7 +62,8 @@ class SparseSignOptimizer(keras.optimizers.Optimizer):
     def __init__(self, optimizer, density: policy.Density = 0.01, *,
                  k: int | None = None, error_feedback: bool = True,
                  dense: bool = False, on_invalid: str = "raise",
-                 wire: str = "int32", name: str | None = None, **kwargs):
+                 wire: str = "int32", method: str = "sign_vote",
+                 seed: int = 0, name: str | None = None, **kwargs):
         for arg in _BASE_ARGS:
             value = kwargs.pop(arg, None)
             if value not in (None, False, 0.99):
@@ -68,7 +74,8 @@ class SparseSignOptimizer(keras.optimizers.Optimizer):
                              f"{sorted(kwargs)}")
         config = VoteConfig(
             density=density, k=k, error_feedback=error_feedback,
-            dense=dense, on_invalid=on_invalid, wire=wire)
+            dense=dense, on_invalid=on_invalid, wire=wire, method=method,
+            seed=seed)
         if not isinstance(optimizer, keras.optimizers.Optimizer):
             optimizer = keras.optimizers.get(optimizer)
         if isinstance(optimizer, SparseSignOptimizer):

@@ -42,6 +42,9 @@ class SparseSignStrategy(tf.distribute.MirroredStrategy):
       dense: baseline mode: ordinary dense all-reduce (for A/B runs).
       on_invalid: ``"raise"`` or ``"drop"`` for malformed messages.
       wire: message format (``"int32"``).
+      method: ``"sign_vote"`` (S3GD-MV), or the baselines
+        ``"topk_values"`` (top-K SGD with error feedback, sending values)
+        and ``"random_k"`` (K random coordinates' signs, voted).
       devices, cross_device_ops: as for ``tf.distribute.MirroredStrategy``.
 
     Example:
@@ -58,10 +61,11 @@ class SparseSignStrategy(tf.distribute.MirroredStrategy):
     def __init__(self, density: policy.Density = 0.01, *,
                  k: int | None = None, error_feedback: bool = True,
                  dense: bool = False, on_invalid: str = "raise",
-                 wire: str = "int32", devices=None, cross_device_ops=None):
+                 wire: str = "int32", method: str = "sign_vote",
+                 devices=None, cross_device_ops=None):
         config = VoteConfig(density=density, k=k,
                             error_feedback=error_feedback, dense=dense,
-                            on_invalid=on_invalid, wire=wire)
+                            on_invalid=on_invalid, wire=wire, method=method)
         # Several strategies in one process (a sweep, a test suite) would
         # otherwise reuse collective group/instance keys, and TF's collective
         # executor then mixes up their ops ("Shape mismatch in the
@@ -91,12 +95,13 @@ class MultiWorkerSparseSignStrategy(tf.distribute.MultiWorkerMirroredStrategy):
     def __init__(self, density: policy.Density = 0.01, *,
                  k: int | None = None, error_feedback: bool = True,
                  dense: bool = False, on_invalid: str = "raise",
-                 wire: str = "int32", cluster_resolver=None,
+                 wire: str = "int32", method: str = "sign_vote",
+                 cluster_resolver=None,
                  communication_options=None,
                  timeout_seconds: float = DEFAULT_TIMEOUT_SECONDS):
         config = VoteConfig(density=density, k=k,
                             error_feedback=error_feedback, dense=dense,
-                            on_invalid=on_invalid, wire=wire)
+                            on_invalid=on_invalid, wire=wire, method=method)
         if not timeout_seconds or timeout_seconds <= 0:
             raise ValueError(f"timeout_seconds must be positive, got "
                              f"{timeout_seconds}")
