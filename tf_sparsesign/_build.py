@@ -22,10 +22,16 @@ from pathlib import Path
 LIBRARY_NAME = "_tf_sparsesign_ops.so"
 
 #: Plain C++ core, compiled without TensorFlow headers.
-CORE_SOURCES = ("core/encode.cc", "core/vote.cc")
+CORE_SOURCES = ("core/encode.cc", "core/vote.cc", "core/rice.cc")
 #: Thin TensorFlow wrappers (registrations and kernels).
-TF_SOURCES = ("tf/sparse_sign_ops.cc", "tf/sparse_sign_kernels.cc")
-HEADERS = ("core/sparse_sign_core.h",)
+TF_SOURCES = ("tf/sparse_sign_ops.cc", "tf/sparse_sign_kernels.cc",
+              "tf/rice_ops.cc", "tf/rice_kernels.cc")
+HEADERS = ("core/sparse_sign_core.h", "core/rice.h")
+#: GPU kernels, built only when TensorFlow has CUDA and nvcc is found.
+CUDA_SOURCES = ("cuda/encode.cu", "cuda/vote.cu")
+CUDA_TF_SOURCES = ("tf/sparse_sign_kernels_gpu.cc",)
+CUDA_HEADERS = ("cuda/sparse_sign_cuda.h", "cuda/select_plan.h",
+                "cuda/device_util.cuh")
 
 
 class BuildError(RuntimeError):
@@ -73,14 +79,50 @@ def cache_root() -> Path:
     return Path(base) / "tf_sparsesign"
 
 
+def _cuda_config() -> dict | None:
+    """nvcc, CUDA paths and target archs when the GPU kernels should be
+    built: TensorFlow is a CUDA build and nvcc is found (``$NVCC`` or PATH),
+    unless ``TF_SPARSESIGN_DISABLE_CUDA`` is set. None means CPU only."""
+    if os.environ.get("TF_SPARSESIGN_DISABLE_CUDA"):
+        return None
+    import tensorflow as tf
+
+    if not tf.test.is_built_with_cuda():
+        return None
+    nvcc = os.environ.get("NVCC") or shutil.which("nvcc")
+    if not nvcc:
+        return None
+    # The toolkit root: $CUDA_HOME, else beside the real nvcc binary.
+    homes = [os.environ.get("CUDA_HOME"), os.environ.get("CUDA_PATH"),
+             str(Path(nvcc).resolve().parent.parent), "/usr/local/cuda"]
+    home = next((Path(h) for h in homes
+                 if h and (Path(h) / "include" / "cuda_runtime.h").is_file()),
+                None)
+    if home is None:
+        return None
+    archs = [a.strip() for a in os.environ.get(
+        "TF_SPARSESIGN_CUDA_ARCHS", "80;90").replace(",", ";").split(";")
+        if a.strip()]
+    gencode = [f"-gencode=arch=compute_{a},code=sm_{a}" for a in archs]
+    gencode.append(f"-gencode=arch=compute_{archs[-1]},code=compute_{archs[-1]}")
+    lib_dir = next((home / d for d in ("lib64", "lib")
+                    if (home / d).is_dir()), home / "lib64")
+    return {"nvcc": nvcc, "include": str(home / "include"),
+            "lib": str(lib_dir), "gencode": gencode}
+
+
 def build_key(src: Path, cflags: list[str], lflags: list[str],
-              tf_version: str, cxx: str) -> str:
+              tf_version: str, cxx: str, cuda: dict | None = None) -> str:
     h = hashlib.sha256()
-    for rel in CORE_SOURCES + TF_SOURCES + HEADERS:
+    sources = CORE_SOURCES + TF_SOURCES + HEADERS
+    if cuda:
+        sources += CUDA_SOURCES + CUDA_TF_SOURCES + CUDA_HEADERS
+    for rel in sources:
         h.update(rel.encode())
         h.update((src / rel).read_bytes())
+    extra = [cuda["nvcc"], *cuda["gencode"]] if cuda else []
     for part in [cxx, sys.version, tf_version, *cflags, *lflags,
-                 *_extra_flags()]:
+                 *_extra_flags(), *extra]:
         h.update(part.encode())
     return f"tf{tf_version}-{h.hexdigest()[:16]}"
 
@@ -105,7 +147,9 @@ def build_library(force: bool = False, verbose: bool = False) -> Path:
     src = source_dir()
     cxx = _compiler()
     cflags, lflags, tf_version = _tf_flags()
-    out_dir = cache_root() / build_key(src, cflags, lflags, tf_version, cxx)
+    cuda = _cuda_config()
+    out_dir = cache_root() / build_key(src, cflags, lflags, tf_version, cxx,
+                                       cuda)
     lib = out_dir / LIBRARY_NAME
     if lib.is_file() and not force:
         return lib
@@ -129,11 +173,27 @@ def build_library(force: bool = False, verbose: bool = False) -> Path:
                 obj = Path(tmp) / (Path(rel).stem + ".o")
                 jobs.append(([cxx, *common, *cflags, "-c", str(src / rel),
                               "-o", str(obj)], obj))
+            link_cuda = []
+            if cuda:  # GPU kernels: nvcc for .cu, the TF wrapper with g++
+                # Same C++ ABI as TF's flags: std::string crosses into the .cu.
+                abi = [f for f in cflags if f.startswith("-D_GLIBCXX_USE_CXX11_ABI")]
+                for rel in CUDA_SOURCES:
+                    obj = Path(tmp) / (Path(rel).stem + "_cu.o")
+                    jobs.append(([cuda["nvcc"], "-std=c++17", "-O3", *abi,
+                                  "-Xcompiler", "-fPIC", *cuda["gencode"],
+                                  "-c", str(src / rel), "-o", str(obj)], obj))
+                for rel in CUDA_TF_SOURCES:
+                    obj = Path(tmp) / (Path(rel).stem + ".o")
+                    jobs.append(([cxx, *common, *cflags, "-DGOOGLE_CUDA=1",
+                                  f"-I{cuda['include']}", "-c",
+                                  str(src / rel), "-o", str(obj)], obj))
+                link_cuda = [f"-L{cuda['lib']}", "-lcudart_static", "-ldl",
+                             "-lrt", "-lpthread"]
             with ThreadPoolExecutor(max_workers=os.cpu_count() or 2) as pool:
                 list(pool.map(_run, [cmd for cmd, _ in jobs]))
             staged = Path(tmp) / LIBRARY_NAME
             _run([cxx, "-shared", *_extra_flags(),
                   *[str(obj) for _, obj in jobs], "-o", str(staged),
-                  *lflags])
+                  *lflags, *link_cuda])
             os.replace(staged, lib)  # atomic: readers never see half a file
     return lib
