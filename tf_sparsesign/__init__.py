@@ -12,11 +12,16 @@ Entry points:
 * :class:`MultiWorkerSparseSignStrategy` — several hosts (TF_CONFIG).
 * :class:`SparseSignOptimizer` — wraps any Keras optimizer, any strategy.
 * :class:`CommunicationLogger` — bytes sent vs dense in fit logs/TensorBoard.
+* :class:`BackupAndRestore` — per-worker backups keeping each worker's
+  error-feedback memory.
+* :class:`Adversary` — test/experiment hook: misbehaving replicas.
 """
 
 from . import ops, policy
 from ._version import __version__
 from .accounting import CommunicationLogger
+from .adversary import Adversary
+from .backup import BackupAndRestore
 from .ops import majority_vote, sparse_sign_encode
 from .optimizer import SparseSignOptimizer
 from .strategy import MultiWorkerSparseSignStrategy, SparseSignStrategy
@@ -24,4 +29,4 @@ from .strategy import MultiWorkerSparseSignStrategy, SparseSignStrategy
 __all__ = ["__version__", "ops", "policy", "sparse_sign_encode",
            "majority_vote", "SparseSignStrategy",
            "MultiWorkerSparseSignStrategy", "SparseSignOptimizer",
-           "CommunicationLogger"]
+           "CommunicationLogger", "BackupAndRestore", "Adversary"]

@@ -19,11 +19,12 @@ gradients). Per step, in replica context, on every replica:
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import math
 import zlib
-from typing import Sequence
+from typing import Any, Sequence
 
 import tensorflow as tf
 
@@ -35,6 +36,11 @@ ON_INVALID = ("raise", "drop")
 #: topk_values: top-K SGD with error feedback sending values (the mean of
 #: what was sent is applied); random_k: K random coordinates' signs, voted.
 METHODS = ("sign_vote", "topk_values", "random_k")
+#: plain: one vote per replica. weighted: signSGD-FV (Park & Lee, ISIT
+#: 2024), each replica's vote weighted by how reliably it agreed before.
+VOTES = ("plain", "weighted")
+#: Bounds of the reliability weight 1 + log((agree + 1) / (disagree + 1)).
+WEIGHT_MAX = 5.0
 
 
 @dataclasses.dataclass(frozen=True)
@@ -51,6 +57,9 @@ class VoteConfig:
       wire: message format; ``"int32"`` (wire format v1).
       method: ``"sign_vote"`` (S3GD-MV) or a baseline, see ``METHODS``.
       seed: seed of ``random_k``'s coordinate choice.
+      vote: ``"plain"`` or ``"weighted"`` (signSGD-FV), see ``VOTES``.
+      adversary: test/experiment hook (:mod:`tf_sparsesign.adversary`);
+        not part of the settings fingerprint nor of saved configs.
     """
 
     density: policy.Density = 0.01
@@ -61,6 +70,8 @@ class VoteConfig:
     wire: str = "int32"
     method: str = "sign_vote"
     seed: int = 0
+    vote: str = "plain"
+    adversary: Any = None
 
     def __post_init__(self):
         if not self.dense:
@@ -68,6 +79,9 @@ class VoteConfig:
         if self.on_invalid not in ON_INVALID:
             raise ValueError(f"on_invalid must be one of {ON_INVALID}, got "
                              f"{self.on_invalid!r}")
+        if self.vote not in VOTES:
+            raise ValueError(f"vote must be one of {VOTES}, got "
+                             f"{self.vote!r}")
         if self.method not in METHODS:
             raise ValueError(f"method must be one of {METHODS}, got "
                              f"{self.method!r}")
@@ -76,7 +90,10 @@ class VoteConfig:
                              f"{self.wire!r}")
 
     def to_dict(self) -> dict:
-        return dataclasses.asdict(self)
+        """The settings (without the experiment-only adversary)."""
+        out = dataclasses.asdict(self)
+        out.pop("adversary")
+        return out
 
     def fingerprint(self, sizes: Sequence[int], ks: Sequence[int]) -> int:
         """A non-negative int32 every worker must agree on."""
@@ -96,13 +113,15 @@ def _flat_size(variable) -> int:
 class SignVoteAggregator:
     """Holds the per-step state (memories, counters) of one optimizer.
 
-    Created by the owning optimizer's ``build``; its variables are created
-    through ``owner.add_variable`` so they are tracked and checkpointed with
-    the optimizer. Not a trackable itself on purpose.
+    Created by the owning optimizer's ``build``. Counters are tracked as
+    ordinary optimizer variables; the per-replica memories are saved by
+    :mod:`tf_sparsesign.state` (every replica its own value). Not a
+    trackable itself on purpose.
     """
 
     def __init__(self, owner, variables: Sequence, config: VoteConfig,
                  num_replicas: int):
+        self.owner = owner  # saves the memories (see state.py)
         self.config = config
         self.num_replicas = int(num_replicas)
         self.sizes = [_flat_size(v) for v in variables]
@@ -111,6 +130,10 @@ class SignVoteAggregator:
         self._index = {self._var_key(v): i for i, v in enumerate(variables)}
         self.memories = []
         self.ks = [0] * len(variables)
+        with _creation_scope(owner):
+            self._create_state(owner, variables, config)
+
+    def _create_state(self, owner, variables, config):
         if config.dense:
             self.fingerprint = 0
         else:
@@ -127,12 +150,26 @@ class SignVoteAggregator:
                 for v in variables:
                     self.memories.append(_add_replica_local(
                         owner, v, "sparsesign_memory"))
+        from .state import ReplicaMemoryCheckpoint
+
+        # Tracked by the owner: tf.train.Checkpoint saves every replica's.
+        owner.sparsesign_state = ReplicaMemoryCheckpoint(self)
         # Communication counters (per replica; identical on every replica
         # for int32 messages). int64 bytes.
         self.counters = {
             name: _add_counter(owner, f"sparsesign_{name}")
             for name in ("steps", "message_bytes", "bytes_sent",
                          "bytes_received", "dense_bytes", "dropped_rows")}
+        # signSGD-FV: per-row agreement counts (identical on every replica,
+        # since every replica computes them from the same gathered rows).
+        self.agree = self.disagree = None
+        if config.vote == "weighted" and not config.dense:
+            self.agree = _add_counter(owner, "sparsesign_agree",
+                                      shape=(self.num_replicas,),
+                                      dtype="float32")
+            self.disagree = _add_counter(owner, "sparsesign_disagree",
+                                         shape=(self.num_replicas,),
+                                         dtype="float32")
 
     # -- the data path ---------------------------------------------------
 
@@ -153,8 +190,9 @@ class SignVoteAggregator:
         slots = [self._slot(v) for _, _, v in present]
         grads = [g for _, g, _ in present]
 
-        message = self.encode(grads, slots)                       # 1. encode
+        message, remainders = self.encode(grads, slots)           # 1. encode
         gathered = ctx.all_gather(message[None, :], axis=0)       # 2. gather
+        self._keep_remainders(remainders, gathered)
         votes, dropped = self.vote(gathered)                      # 3. vote
         voted = self.split(votes, slots, [v for _, _, v in present])
 
@@ -164,8 +202,17 @@ class SignVoteAggregator:
             out[i] = (g, v)
         return out                                                # 4. apply
 
-    def encode(self, grads, slots) -> tf.Tensor:
-        """Per-variable top-K sign codes as one message in the global space.
+    def _keep_remainders(self, remainders, gathered):
+        """Error feedback: what was not sent becomes the memory — only once
+        every replica's message arrived, so a step that fails anywhere (a
+        NaN on one replica, a dead peer) leaves every memory untouched."""
+        with tf.control_dependencies([gathered]):
+            for memory, residual in remainders:
+                memory.assign(tf.cast(residual, memory.dtype))
+
+    def encode(self, grads, slots):
+        """Per-variable top-K sign codes as one message in the global space;
+        also returns the (memory, remainder) pairs for error feedback.
 
         Layout: ``[fingerprint, codes of variable 0, codes of variable 1,
         ...]``; each variable's codes are shifted by twice its offset (the
@@ -173,7 +220,7 @@ class SignVoteAggregator:
         """
         parts = [tf.constant([self.fingerprint], tf.int32)]
         offsets = self._offsets()
-        values = []
+        values, remainders = [], []
         for g, slot in zip(grads, slots):
             g = tf.convert_to_tensor(g)  # IndexedSlices become dense
             e = g
@@ -182,7 +229,7 @@ class SignVoteAggregator:
                 e = tf.cast(memory.value, g.dtype) + g
             codes, residual = self._select(e, slot)
             if self.config.error_feedback:
-                memory.assign(tf.cast(residual, memory.dtype))
+                remainders.append((memory, residual))
             if self.config.method == "topk_values":
                 index = tf.maximum(codes, 0) // 2
                 sent = tf.gather(tf.reshape(tf.cast(e, tf.float32), [-1]),
@@ -190,9 +237,14 @@ class SignVoteAggregator:
                 values.append(tf.where(codes >= 0, sent, 0.0))
             shift = 2 * offsets[slot]
             parts.append(tf.where(codes >= 0, codes + shift, codes))
+        adversary = self.config.adversary
+        if adversary is not None:  # experiment hook, off by default
+            parts[1:] = [adversary.corrupt_codes(tf.concat(parts[1:], 0),
+                                                 self.total_size)]
+            values = [adversary.corrupt_values(v) for v in values]
         if values:  # float32 values ride in the same int32 message
             parts.append(tf.bitcast(tf.concat(values, 0), tf.int32))
-        return tf.concat(parts, axis=0)
+        return tf.concat(parts, axis=0), remainders
 
     def _select(self, e, slot):
         """(codes, residual) of one variable for the configured method."""
@@ -221,17 +273,46 @@ class SignVoteAggregator:
         if self.config.method == "topk_values":
             return self._mean_of_sent(codes, gathered[:, 1 + total_k:],
                                       prints, same)
+        weights = self._reliability_weights()
         if self.config.on_invalid == "raise":
             with tf.control_dependencies([self._same_settings(prints,
                                                               same)]):
-                votes = ops.majority_vote(codes, self.total_size)
-            return votes, tf.zeros([], tf.int32)
-        # Drop mode: a row with a foreign fingerprint abstains like any other
-        # malformed row (its codes are replaced by padding).
-        codes = tf.where(same[:, None], codes, ops.PAD_CODE)
-        votes, dropped = ops.majority_vote(codes, self.total_size,
-                                           on_invalid="drop")
-        return votes, dropped + tf.reduce_sum(tf.cast(~same, tf.int32))
+                votes = ops.majority_vote(codes, self.total_size, weights)
+            dropped = tf.zeros([], tf.int32)
+        else:
+            # Drop mode: a row with a foreign fingerprint abstains like any
+            # other malformed row (its codes are replaced by padding).
+            codes = tf.where(same[:, None], codes, ops.PAD_CODE)
+            votes, dropped = ops.majority_vote(codes, self.total_size,
+                                               weights, on_invalid="drop")
+            dropped += tf.reduce_sum(tf.cast(~same, tf.int32))
+        self._update_reliability(codes, votes)
+        return votes, dropped
+
+    def _reliability_weights(self):
+        """signSGD-FV weights, ``clip(1 + log((a + 1) / (d + 1)), 0, 5)``
+        from each row's past agreements ``a`` / disagreements ``d`` with
+        the vote: 1 for every row at the start, 0 for a row that keeps
+        contradicting the majority (a sign flipper), larger for reliable
+        rows. None for the plain vote."""
+        if self.agree is None:
+            return None
+        llr = tf.math.log((self.agree.value + 1.0) /
+                          (self.disagree.value + 1.0))
+        return tf.clip_by_value(1.0 + llr, 0.0, WEIGHT_MAX)
+
+    def _update_reliability(self, codes, votes):
+        if self.agree is None:
+            return
+        live = codes >= 0  # invalid rows may hold garbage: clamp the index
+        index = tf.clip_by_value(codes // 2, 0, self.total_size - 1)
+        sign = tf.cast(1 - 2 * (codes % 2), tf.float32)
+        product = tf.gather(votes, index) * sign
+        agree = tf.reduce_sum(tf.cast(live & (product > 0), tf.float32), 1)
+        disagree = tf.reduce_sum(tf.cast(live & (product < 0), tf.float32),
+                                 1)
+        self.agree.assign_add(agree)
+        self.disagree.assign_add(disagree)
 
     def _same_settings(self, prints, same):
         return tf.debugging.Assert(
@@ -266,8 +347,10 @@ class SignVoteAggregator:
     def _dense(self, ctx, grads_and_vars):
         present = [(i, g) for i, (g, _) in enumerate(grads_and_vars)
                    if g is not None]
-        reduced = ctx.all_reduce(tf.distribute.ReduceOp.SUM,
-                                 [g for _, g in present])
+        grads = [tf.convert_to_tensor(g) for _, g in present]
+        if self.config.adversary is not None:  # experiment hook
+            grads = [self.config.adversary.corrupt_values(g) for g in grads]
+        reduced = ctx.all_reduce(tf.distribute.ReduceOp.SUM, grads)
         n = sum(self.sizes[self._slot(grads_and_vars[i][1])]
                 for i, _ in present)
         ring = dense_ring_bytes(n, self.num_replicas)
@@ -284,15 +367,17 @@ class SignVoteAggregator:
     def _count(self, message, gathered, dropped):
         """Counters from the actual tensors' sizes (ring-collective view:
         every other replica's message passes each replica's link once)."""
-        own = tf.cast(tf.size(message), tf.int64) * 4
-        everyone = tf.cast(tf.size(gathered), tf.int64) * 4
-        dense = dense_ring_bytes(self.total_size, self.num_replicas)
-        self._add("steps", 1)
-        self.counters["message_bytes"].assign(own)
-        self._add("bytes_sent", everyone - own)
-        self._add("bytes_received", everyone - own)
-        self._add("dense_bytes", dense)
-        self._add("dropped_rows", tf.cast(dropped, tf.int64))
+        # Only after the step's messages exist: a failed step counts nothing.
+        with tf.control_dependencies([gathered, dropped]):
+            own = tf.cast(tf.size(message), tf.int64) * 4
+            everyone = tf.cast(tf.size(gathered), tf.int64) * 4
+            dense = dense_ring_bytes(self.total_size, self.num_replicas)
+            self._add("steps", 1)
+            self.counters["message_bytes"].assign(own)
+            self._add("bytes_sent", everyone - own)
+            self._add("bytes_received", everyone - own)
+            self._add("dense_bytes", dense)
+            self._add("dropped_rows", tf.cast(dropped, tf.int64))
 
     def _add(self, name, value):
         self.counters[name].assign_add(tf.cast(value, tf.int64))
@@ -329,26 +414,37 @@ def _first_replica(variable):
     return (values[0] if values else value).numpy()
 
 
+def _creation_scope(owner):
+    """The strategy scope state variables must be created in: the current
+    one, else the owner's (``optimizer.build`` called outside the scope)."""
+    if tf.distribute.has_strategy():
+        return contextlib.nullcontext()
+    strategy = getattr(owner, "_distribution_strategy", None)
+    return strategy.scope() if strategy is not None else \
+        contextlib.nullcontext()
+
+
 def _add_replica_local(owner, reference, name):
     """A per-replica (sync-on-read) variable shaped like ``reference``."""
     from keras.src import backend
 
-    with owner._distribution_strategy.extended.colocate_vars_with(
+    with tf.distribute.get_strategy().extended.colocate_vars_with(
             reference.value if hasattr(reference, "value") else reference):
         var = backend.Variable(
             initializer="zeros", shape=reference.shape,
             dtype=reference.dtype, trainable=False,
             synchronization="on_read", aggregation="only_first_replica",
             name=f"{name}_{_clean(reference.name)}")
-    owner._track_variable(var)
+    # Not tracked as an ordinary optimizer variable: sync-on-read variables
+    # restore one value to all replicas; state.py saves each replica's.
     return var
 
 
-def _add_counter(owner, name):
+def _add_counter(owner, name, shape=(), dtype="int64"):
     from keras.src import backend
 
     var = backend.Variable(
-        initializer="zeros", shape=(), dtype="int64", trainable=False,
+        initializer="zeros", shape=shape, dtype=dtype, trainable=False,
         synchronization="on_read", aggregation="only_first_replica",
         name=name)
     owner._track_variable(var)

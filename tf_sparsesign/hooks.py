@@ -66,6 +66,10 @@ def install() -> None:
         original_build = base_optimizer.BaseOptimizer.build
         original_reduce = tf_optimizer.TFOptimizer._all_reduce_sum_gradients
         original_make_train = tf_trainer.TensorFlowTrainer.make_train_function
+        original_apply = base_optimizer.BaseOptimizer._backend_apply_gradients
+        original_save = base_optimizer.BaseOptimizer.save_own_variables
+        original_load = base_optimizer.BaseOptimizer.load_own_variables
+        from . import state
 
         @functools.wraps(original_build)
         def build(self, variables):
@@ -102,8 +106,64 @@ def install() -> None:
                 self.jit_compile = False
             return original_make_train(self, force)
 
+        def owned_aggregator(opt):
+            agg = aggregator_of(opt)
+            return agg if agg is not None and agg.owner is opt else None
+
+        @functools.wraps(original_save)
+        def save_own_variables(self, store):
+            original_save(self, store)
+            agg = owned_aggregator(self)
+            if agg is not None:
+                state.save_to_store(agg, store)
+
+        @functools.wraps(original_load)
+        def load_own_variables(self, store):
+            agg = owned_aggregator(self)
+            if agg is None:
+                return original_load(self, store)
+            original_load(self, state.without_our_keys(store))
+            state.load_from_store(agg, store)
+
+        @functools.wraps(original_apply)
+        def backend_apply_gradients(self, grads, trainable_variables):
+            if getattr(self, AGGREGATOR_ATTR, None) is None:
+                return original_apply(self, grads, trainable_variables)
+            # NaN/Inf in any gradient: fail naming the variable, before any
+            # weight, slot or error-feedback memory is written.
+            checked = [_check_finite(g, v)
+                       for g, v in zip(grads, trainable_variables)]
+            import tensorflow as tf
+
+            with tf.control_dependencies(
+                    [_values(g) for g in checked if g is not None]):
+                return original_apply(self, checked, trainable_variables)
+
+        base_optimizer.BaseOptimizer._backend_apply_gradients = (
+            backend_apply_gradients)
+        base_optimizer.BaseOptimizer.save_own_variables = save_own_variables
+        base_optimizer.BaseOptimizer.load_own_variables = load_own_variables
         base_optimizer.BaseOptimizer.build = build
         tf_optimizer.TFOptimizer._all_reduce_sum_gradients = (
             all_reduce_sum_gradients)
         tf_trainer.TensorFlowTrainer.make_train_function = make_train_function
         _installed = True
+
+
+def _values(g):
+    return g.values if hasattr(g, "indices") else g
+
+
+def _check_finite(g, variable):
+    """``g`` passed through ``check_numerics`` with the variable's name."""
+    if g is None:
+        return None
+    import tensorflow as tf
+
+    name = getattr(variable, "path", None) or getattr(variable, "name", "?")
+    message = (f"tf_sparsesign: the gradient of variable '{name}' is not "
+               "finite; no weight was updated in this step")
+    if isinstance(g, tf.IndexedSlices):
+        return tf.IndexedSlices(tf.debugging.check_numerics(g.values, message),
+                                g.indices, g.dense_shape)
+    return tf.debugging.check_numerics(tf.convert_to_tensor(g), message)

@@ -45,6 +45,13 @@ class SparseSignOptimizer(keras.optimizers.Optimizer):
       method: ``"sign_vote"`` (S3GD-MV), or the baselines
         ``"topk_values"`` (top-K SGD with error feedback, sending values)
         and ``"random_k"`` (K random coordinates' signs, voted).
+      vote: ``"plain"`` majority vote, or ``"weighted"``: signSGD-FV (Park
+        & Lee, ISIT 2024), each replica weighted by
+        ``clip(1 + log((agree + 1) / (disagree + 1)), 0, 5)`` from how often
+        its signs agreed with past votes. Off by default.
+      adversary: **test/experiment hook only**, an
+        :class:`tf_sparsesign.adversary.Adversary` making chosen replicas
+        send flipped/random/malformed messages. Off by default.
       seed: seed of ``random_k``'s coordinate choice.
       name: optional name.
 
@@ -63,6 +70,7 @@ class SparseSignOptimizer(keras.optimizers.Optimizer):
                  k: int | None = None, error_feedback: bool = True,
                  dense: bool = False, on_invalid: str = "raise",
                  wire: str = "int32", method: str = "sign_vote",
+                 vote: str = "plain", adversary=None,
                  seed: int = 0, name: str | None = None, **kwargs):
         for arg in _BASE_ARGS:
             value = kwargs.pop(arg, None)
@@ -75,7 +83,7 @@ class SparseSignOptimizer(keras.optimizers.Optimizer):
         config = VoteConfig(
             density=density, k=k, error_feedback=error_feedback,
             dense=dense, on_invalid=on_invalid, wire=wire, method=method,
-            seed=seed)
+            vote=vote, adversary=adversary, seed=seed)
         if not isinstance(optimizer, keras.optimizers.Optimizer):
             optimizer = keras.optimizers.get(optimizer)
         if isinstance(optimizer, SparseSignOptimizer):
@@ -89,7 +97,9 @@ class SparseSignOptimizer(keras.optimizers.Optimizer):
     def build(self, var_list):
         if self.built:
             return
-        strategy = tf.distribute.get_strategy()
+        strategy = (tf.distribute.get_strategy()
+                    if tf.distribute.has_strategy() else
+                    self.inner_optimizer._distribution_strategy)
         aggregator = SignVoteAggregator(self, var_list, self.vote_config,
                                         strategy.num_replicas_in_sync)
         hooks.set_aggregator(self.inner_optimizer, aggregator)

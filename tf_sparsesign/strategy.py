@@ -45,6 +45,13 @@ class SparseSignStrategy(tf.distribute.MirroredStrategy):
       method: ``"sign_vote"`` (S3GD-MV), or the baselines
         ``"topk_values"`` (top-K SGD with error feedback, sending values)
         and ``"random_k"`` (K random coordinates' signs, voted).
+      vote: ``"plain"`` majority vote, or ``"weighted"``: signSGD-FV (Park
+        & Lee, ISIT 2024), each replica weighted by
+        ``clip(1 + log((agree + 1) / (disagree + 1)), 0, 5)`` from how often
+        its signs agreed with past votes. Off by default.
+      adversary: **test/experiment hook only**, an
+        :class:`tf_sparsesign.adversary.Adversary` making chosen replicas
+        send flipped/random/malformed messages. Off by default.
       devices, cross_device_ops: as for ``tf.distribute.MirroredStrategy``.
 
     Example:
@@ -62,10 +69,12 @@ class SparseSignStrategy(tf.distribute.MirroredStrategy):
                  k: int | None = None, error_feedback: bool = True,
                  dense: bool = False, on_invalid: str = "raise",
                  wire: str = "int32", method: str = "sign_vote",
+                 vote: str = "plain", adversary=None,
                  devices=None, cross_device_ops=None):
         config = VoteConfig(density=density, k=k,
                             error_feedback=error_feedback, dense=dense,
-                            on_invalid=on_invalid, wire=wire, method=method)
+                            on_invalid=on_invalid, wire=wire, method=method,
+                            vote=vote, adversary=adversary)
         # Several strategies in one process (a sweep, a test suite) would
         # otherwise reuse collective group/instance keys, and TF's collective
         # executor then mixes up their ops ("Shape mismatch in the
@@ -96,12 +105,14 @@ class MultiWorkerSparseSignStrategy(tf.distribute.MultiWorkerMirroredStrategy):
                  k: int | None = None, error_feedback: bool = True,
                  dense: bool = False, on_invalid: str = "raise",
                  wire: str = "int32", method: str = "sign_vote",
+                 vote: str = "plain", adversary=None,
                  cluster_resolver=None,
                  communication_options=None,
                  timeout_seconds: float = DEFAULT_TIMEOUT_SECONDS):
         config = VoteConfig(density=density, k=k,
                             error_feedback=error_feedback, dense=dense,
-                            on_invalid=on_invalid, wire=wire, method=method)
+                            on_invalid=on_invalid, wire=wire, method=method,
+                            vote=vote, adversary=adversary)
         if not timeout_seconds or timeout_seconds <= 0:
             raise ValueError(f"timeout_seconds must be positive, got "
                              f"{timeout_seconds}")
