@@ -67,6 +67,14 @@ class Adversary:
             bad = tf.fill(tf.shape(codes), 2 * num_elements)
         return tf.where(self._is_me(), bad, codes)
 
+    def corrupt_words(self, words: tf.Tensor) -> tf.Tensor:
+        """A Rice-coded message of a ``"garbage"`` replica: scrambled words
+        (other modes act on the codes before encoding)."""
+        if self.mode != "garbage":
+            return words
+        bad = tf.bitwise.bitwise_xor(words, 0x2545F491)
+        return tf.where(self._is_me(), bad, words)
+
     def corrupt_values(self, values: tf.Tensor) -> tf.Tensor:
         """Dense gradients or sent values of a misbehaving replica."""
         if self.mode == "signflip":

@@ -28,9 +28,11 @@ from typing import Any, Sequence
 
 import tensorflow as tf
 
-from . import ops, policy
+from . import ops, policy, wire
 
-WIRE_FORMATS = ("int32",)
+#: int32: wire format v1 (a code per entry); rice: Rice-coded gaps + signs
+#: (docs/WIRE.md), padded to a fixed worst-case size for the all-gather.
+WIRE_FORMATS = ("int32", "rice")
 ON_INVALID = ("raise", "drop")
 #: sign_vote: S3GD-MV (top-K signs, majority vote). Baselines for A/B runs:
 #: topk_values: top-K SGD with error feedback sending values (the mean of
@@ -85,6 +87,9 @@ class VoteConfig:
         if self.method not in METHODS:
             raise ValueError(f"method must be one of {METHODS}, got "
                              f"{self.method!r}")
+        if self.wire == "rice" and self.method == "topk_values":
+            raise ValueError("wire='rice' codes positions and signs; it "
+                             "cannot carry method='topk_values' (values)")
         if self.wire not in WIRE_FORMATS:
             raise ValueError(f"wire must be one of {WIRE_FORMATS}, got "
                              f"{self.wire!r}")
@@ -146,6 +151,10 @@ class SignVoteAggregator:
                                       self.num_replicas)
             policy.warn_if_wasteful(self.sizes, self.ks)
             self.fingerprint = config.fingerprint(self.sizes, self.ks)
+            # Fixed worst-case size: every replica's message has one shape
+            # (about 5% above a typical Rice message, see docs/WIRE.md).
+            self.rice_words = wire.rice_max_words(self.total_size,
+                                                  sum(self.ks))
             if config.error_feedback:
                 for v in variables:
                     self.memories.append(_add_replica_local(
@@ -238,12 +247,19 @@ class SignVoteAggregator:
             shift = 2 * offsets[slot]
             parts.append(tf.where(codes >= 0, codes + shift, codes))
         adversary = self.config.adversary
-        if adversary is not None:  # experiment hook, off by default
+        if adversary is not None and not (self.config.wire == "rice" and
+                                          adversary.mode == "garbage"):
             parts[1:] = [adversary.corrupt_codes(tf.concat(parts[1:], 0),
                                                  self.total_size)]
             values = [adversary.corrupt_values(v) for v in values]
         if values:  # float32 values ride in the same int32 message
             parts.append(tf.bitcast(tf.concat(values, 0), tf.int32))
+        if self.config.wire == "rice":
+            words = wire.rice_encode(tf.concat(parts[1:], 0), self.total_size,
+                                     pad_to=self.rice_words)
+            if adversary is not None:
+                words = adversary.corrupt_words(words)
+            parts[1:] = [words]
         return tf.concat(parts, axis=0), remainders
 
     def _select(self, e, slot):
@@ -268,8 +284,22 @@ class SignVoteAggregator:
         """Checks fingerprints, then combines; returns (update, dropped)."""
         total_k = sum(self.ks)
         prints = gathered[:, 0]
-        codes = gathered[:, 1:1 + total_k]
         same = tf.equal(prints, self.fingerprint)
+        undecodable = tf.zeros([], tf.int32)
+        if self.config.wire == "rice":
+            if self.config.on_invalid == "raise":
+                with tf.control_dependencies([self._same_settings(prints,
+                                                                  same)]):
+                    codes = wire.rice_decode(gathered[:, 1:],
+                                             self.total_size, total_k)
+            else:  # an undecodable message abstains (all padding)
+                codes, valid = wire.rice_decode(
+                    gathered[:, 1:], self.total_size, total_k,
+                    on_invalid="drop")
+                undecodable = tf.reduce_sum(tf.cast(~valid & same,
+                                                    tf.int32))
+        else:
+            codes = gathered[:, 1:1 + total_k]
         if self.config.method == "topk_values":
             return self._mean_of_sent(codes, gathered[:, 1 + total_k:],
                                       prints, same)
@@ -285,7 +315,7 @@ class SignVoteAggregator:
             codes = tf.where(same[:, None], codes, ops.PAD_CODE)
             votes, dropped = ops.majority_vote(codes, self.total_size,
                                                weights, on_invalid="drop")
-            dropped += tf.reduce_sum(tf.cast(~same, tf.int32))
+            dropped += tf.reduce_sum(tf.cast(~same, tf.int32)) + undecodable
         self._update_reliability(codes, votes)
         return votes, dropped
 

@@ -41,7 +41,8 @@ class SparseSignOptimizer(keras.optimizers.Optimizer):
         with ``density=1.0`` is signSGD-MV.
       dense: baseline: plain dense all-reduce (for A/B runs).
       on_invalid: ``"raise"`` or ``"drop"`` for malformed messages.
-      wire: message format (``"int32"``).
+      wire: ``"int32"`` (wire format v1, default) or ``"rice"``: Rice-coded
+        gaps and signs (docs/WIRE.md), ~3.5x smaller at 1% density.
       method: ``"sign_vote"`` (S3GD-MV), or the baselines
         ``"topk_values"`` (top-K SGD with error feedback, sending values)
         and ``"random_k"`` (K random coordinates' signs, voted).
