@@ -27,6 +27,7 @@ def free_ports(n):
 def run_workers(n, tmp_path, *args, timeout=240):
     """Runs n workers; returns [(returncode, npz-dict, log)] per worker."""
     hosts = [f"127.0.0.1:{p}" for p in free_ports(n)]
+    tmp_path.mkdir(parents=True, exist_ok=True)
     procs = []
     for i in range(n):
         env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2",

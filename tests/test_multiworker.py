@@ -31,6 +31,11 @@ def weights_of(data):
                                                if k.startswith("w")]))]
 
 
+def state_of(data):
+    """Weights and this worker's memories, by key."""
+    return {k: v for k, v in data.items() if k[0] in "wm" and k[1:].isdigit()}
+
+
 @pytest.mark.parametrize("workers", [2, 3])
 def test_fit_multiworker_matches_single_process(tmp_path, workers):
     results = run_workers(workers, tmp_path, "--mode", "fit", "--steps", "3",
@@ -85,3 +90,27 @@ def test_mismatched_settings_fail_fast(tmp_path):
         assert rc != 0 and "error" in data, log
         assert "different settings" in str(data["error"]), data["error"]
         assert float(data["seconds"]) < 60
+
+
+def test_killed_worker_job_resumes_from_per_worker_backups(tmp_path):
+    """Kill worker 1 mid-epoch 2 (of 3); the survivor fails at the collective
+    timeout; the restarted job resumes from the epoch-1 backups (each worker
+    its own directory, so each restores exactly its own memories) and ends
+    with the same weights and memories as an uninterrupted job."""
+    common = ("--mode", "backup", "--steps", "3", "--epochs", "3",
+              "--timeout", "15")
+    full = run_workers(2, tmp_path / "full", *common)
+    backup = tmp_path / "backup"
+    crashed = run_workers(2, tmp_path / "crash", *common, "--backup-dir",
+                          str(backup), "--die-at", "1:1", timeout=240)
+    assert crashed[1][0] == 3 and crashed[0][0] != 0
+    assert sorted(p.name for p in backup.iterdir()) == ["worker_0",
+                                                        "worker_1"]
+    resumed = run_workers(2, tmp_path / "resume", *common, "--backup-dir",
+                          str(backup))
+    for (rc, data, log), (rc_f, data_f, log_f) in zip(resumed, full):
+        assert rc == 0 and rc_f == 0, (log, log_f)
+        a, b = state_of(data), state_of(data_f)
+        assert sorted(a) == sorted(b) and any(k[0] == "m" for k in a)
+        for key in a:
+            np.testing.assert_array_equal(a[key], b[key], err_msg=key)

@@ -43,7 +43,12 @@ def arrays(workers, steps):
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("out")
-    ap.add_argument("--mode", default="fit", choices=["fit", "loop", "die"])
+    ap.add_argument("--mode", default="fit",
+                    choices=["fit", "loop", "die", "backup"])
+    ap.add_argument("--backup-dir", help="backup mode: BackupAndRestore dir")
+    ap.add_argument("--epochs", type=int, default=1)
+    ap.add_argument("--die-at", help="backup mode: worker 1 exits at "
+                    "EPOCH:BATCH")
     ap.add_argument("--density", type=float, default=0.1)
     ap.add_argument("--steps", type=int, default=3)
     ap.add_argument("--timeout", type=float, default=60.0)
@@ -77,7 +82,26 @@ def main():
             else:
                 opt = keras.optimizers.SGD(0.01)
             model.compile(optimizer=opt, loss="mse")
-        if args.mode in ("fit", "die"):
+        if args.mode == "backup":
+            callbacks = []
+            if args.backup_dir:
+                callbacks.append(tf_sparsesign.BackupAndRestore(
+                    args.backup_dir))
+            if args.die_at and index == 1:
+                die_epoch, die_batch = map(int, args.die_at.split(":"))
+
+                class DieAt(keras.callbacks.Callback):
+                    def on_epoch_begin(self, epoch, logs=None):
+                        self.epoch = epoch
+
+                    def on_train_batch_end(self, batch, logs=None):
+                        if self.epoch == die_epoch and batch == die_batch:
+                            os._exit(3)
+                callbacks.append(DieAt())
+            model.fit(x, y, batch_size=workers * BATCH_PER_WORKER,
+                      epochs=args.epochs, shuffle=False, verbose=0,
+                      callbacks=callbacks)
+        elif args.mode in ("fit", "die"):
             callbacks = []
             if args.mode == "die" and index == 1:
                 class Die(keras.callbacks.Callback):
@@ -111,6 +135,10 @@ def main():
             result[f"w{i}"] = w
         stats = tf_sparsesign.accounting.communication_stats(model.optimizer)
         result["bytes_sent"] = np.int64(stats["bytes_sent"])
+        agg = tf_sparsesign.hooks.aggregator_of(model.optimizer)
+        for slot in range(len(agg.memories)):
+            result[f"m{slot}"] = np.stack(
+                [m.numpy() for m in agg.memory_values(slot)])
     except Exception as exc:  # reported to the test, which asserts on it
         result["error"] = np.array(f"{type(exc).__name__}: {exc}")
     result["seconds"] = np.float64(time.time() - t0)
