@@ -345,6 +345,7 @@ def test_accounting_counts_actual_messages():
     assert stats["message_bytes"] == message
     assert stats["bytes_sent"] == 3 * (REPLICAS - 1) * message
     assert stats["dense_bytes"] == 3 * int(2 * 3 / 4 * 4 * n)
+
     assert hist.history["comm_bytes_sent"] == [stats["bytes_sent"]]
     assert hist.history["comm_ratio"][0] == pytest.approx(
         stats["dense_bytes"] / stats["bytes_sent"])
@@ -395,7 +396,8 @@ def test_plain_strategy_unaffected():
 
 def test_topk_values_baseline_applies_mean_of_sent_values():
     """method="topk_values": each replica sends its top-K values; the update
-    is their mean (zeros elsewhere), replayed in NumPy."""
+    is their sum (zeros elsewhere) — the mean, with Keras' per-replica loss
+    scaling — replayed in NumPy."""
     density = 0.2
     strategy = tf.distribute.MirroredStrategy(DEVICES)
     with strategy.scope():
@@ -425,7 +427,7 @@ def test_topk_values_baseline_applies_mean_of_sent_values():
             codes = oracle.encode(grads[r][l], ks[l])
             idx = codes[codes >= 0] >> 1
             total[idx] += grads[r][l].reshape(-1)[idx]
-        expected = w - np.float32(LR) * (total / REPLICAS).reshape(w.shape)
+        expected = w - np.float32(LR) * total.reshape(w.shape)
         np.testing.assert_allclose(model.get_weights()[l], expected,
                                    rtol=1e-6, atol=1e-7)
 
@@ -493,3 +495,18 @@ def test_rice_wire_drops_undecodable_message():
     model.fit(x, y, batch_size=8, verbose=0)
     assert hooks.aggregator_of(model.optimizer).read_counters()[
         "dropped_rows"] == 2
+
+
+def test_dense_baseline_counts_last_message_not_a_sum():
+    strategy = tf_sparsesign.SparseSignStrategy(dense=True, devices=DEVICES)
+    with strategy.scope():
+        model = make_model()
+        model.compile(optimizer=keras.optimizers.SGD(LR), loss="mse")
+    x, y = data(3)
+    model.fit(x, y, batch_size=8, verbose=0)
+    stats = hooks.aggregator_of(model.optimizer).read_counters()
+    n = sum(int(np.prod(v.shape)) for v in model.trainable_variables)
+    assert stats["steps"] == 3
+    assert stats["message_bytes"] == 4 * n
+    assert stats["bytes_sent"] == stats["dense_bytes"] == 3 * int(
+        2 * 3 / 4 * 4 * n)

@@ -354,14 +354,16 @@ class SignVoteAggregator:
                 "worker's {}", (prints, self.fingerprint))])
 
     def _mean_of_sent(self, codes, value_bits, prints, same):
-        """top-K SGD baseline: average of the values every replica sent."""
+        """top-K SGD baseline: the sum of the values every replica sent.
+        Like the dense path's SUM this is the mean gradient, since Keras
+        already divides each replica's loss by the number of replicas."""
         with tf.control_dependencies([self._same_settings(prints, same)]):
             live = codes >= 0
         index = tf.boolean_mask(codes, live) // 2
         values = tf.boolean_mask(tf.bitcast(value_bits, tf.float32), live)
         total = tf.tensor_scatter_nd_add(tf.zeros([self.total_size]),
                                          index[:, None], values)
-        return total / self.num_replicas, tf.zeros([], tf.int32)
+        return total, tf.zeros([], tf.int32)
 
     def split(self, votes: tf.Tensor, slots, variables):
         """The global ternary vector back into per-variable gradients."""
@@ -385,7 +387,7 @@ class SignVoteAggregator:
                 for i, _ in present)
         ring = dense_ring_bytes(n, self.num_replicas)
         self._add("steps", 1)
-        self._add("message_bytes", 4 * n)
+        self.counters["message_bytes"].assign(4 * n)
         self._add("bytes_sent", ring)
         self._add("bytes_received", ring)
         self._add("dense_bytes", ring)

@@ -1,0 +1,212 @@
+"""The ``plan`` / ``sweep`` / ``report`` command line and its pieces.
+
+Runs on the 4 logical CPU devices of conftest, offline (scikit-learn's
+digits only; nothing is downloaded).
+"""
+
+import csv
+import math
+
+import numpy as np
+import pytest
+
+from tf_sparsesign import __main__ as cli
+from tf_sparsesign import datasets, experiments, planning, policy
+from tf_sparsesign.collective import dense_ring_bytes
+
+
+# -- plan -----------------------------------------------------------------
+
+@pytest.mark.parametrize("text,bits_per_s", [
+    ("1Gbit/s", 1e9), ("10 Gbps", 1e10), ("100Mbit/s", 1e8),
+    ("1.5 kbit/s", 1500.0), ("100MB/s", 8e8), ("125 MBps", 1e9),
+    ("1GiB/s", 8 * 2.0 ** 30), ("1e9", 1e9), ("56 bit/s", 56.0)])
+def test_parse_bandwidth(text, bits_per_s):
+    assert planning.parse_bandwidth(text) == pytest.approx(bits_per_s)
+
+
+@pytest.mark.parametrize("text", ["fast", "10G", "-1Gbit/s", "1 Gbit/h"])
+def test_parse_bandwidth_rejects(text):
+    with pytest.raises(ValueError, match="not understood"):
+        planning.parse_bandwidth(text)
+
+
+@pytest.mark.parametrize("text,seconds", [("50ms", 0.05), ("2 s", 2.0),
+                                          ("1min", 60.0), ("250us", 2.5e-4),
+                                          ("0.1", 0.1)])
+def test_parse_duration(text, seconds):
+    assert planning.parse_duration(text) == pytest.approx(seconds)
+
+
+def test_plan_rows_match_hand_computed_numbers():
+    n, m = 1_000_000, 8
+    rows = {r.name: r for r in planning.plan(n, m)}
+    dense = rows["dense fp32 (all-reduce)"]
+    # Ring all-reduce: 2 (M-1)/M * 4 N bytes = 2 * 7/8 * 4e6.
+    assert dense.wire_bytes == 7_000_000
+    assert dense.message_bits == 32_000_000
+    one_bit = rows["signSGD-MV (1 bit/coord)"]
+    assert one_bit.message_bits == 1_000_000
+    assert one_bit.wire_bytes == 7 * 1_000_000 // 8          # 875,000
+    s1 = rows["S3GD-MV 0.01"]
+    # K = 10,000 codes + 1 fingerprint word, 32 bits each; 7 peers' messages.
+    assert s1.total_k == 10_000
+    assert s1.message_bits == 32 * 10_001                    # 320,032
+    assert s1.wire_bytes == 7 * 4 * 10_001                   # 280,028
+    assert s1.entropy_bits / 10_000 == pytest.approx(9.08, abs=0.01)
+    s01 = rows["S3GD-MV 0.001"]
+    assert s01.wire_bytes == 7 * 4 * 1_001                   # 28,028
+    assert s01.entropy_bits / 1_000 == pytest.approx(12.41, abs=0.01)
+    auto = [r for n_, r in rows.items() if n_.startswith("S3GD-MV auto")][0]
+    assert auto.total_k == math.ceil(n / 96) == 10_417
+    assert auto.wire_bytes == 7 * 4 * 10_418
+    topk = rows["top-K values 0.01"]
+    assert topk.wire_bytes == 7 * 4 * (1 + 2 * 10_000)        # codes+values
+    lib = rows["signSGD-MV (this library, int32 codes)"]
+    assert lib.message_bits == policy.bits_int32_codes(n + 1)
+
+
+def test_plan_command_prints_hand_computed_times(capsys):
+    assert cli.main(["plan", "--params", "1M", "--workers", "8",
+                     "--bandwidth", "1Gbit/s", "--step-compute", "50ms",
+                     "--steps-per-epoch", "100"]) == 0
+    out = capsys.readouterr().out
+    lines = {line.split("  ")[0]: line for line in out.splitlines()}
+    dense = lines["dense fp32 (all-reduce)"]
+    # 7,000,000 bytes * 8 / 1e9 bit/s = 56 ms; +50 ms compute; x100 = 5.6 s.
+    assert "7,000,000" in dense and "56.00 ms" in dense
+    assert "106.00 ms" in dense and "5.60 s" in dense
+    s1 = lines["S3GD-MV 0.01"]
+    # 280,028 bytes -> 2.24 ms; 7e6 / 280,028 = 25.0x fewer than dense.
+    assert "280,028" in s1 and "2.24 ms" in s1 and " 25.0 " in s1
+    assert "52.24 ms" in s1
+    assert "ring all-reduce" in out and "ring all-gather" in out
+
+
+def test_plan_with_tensor_sizes_allocates_per_tensor(capsys):
+    # The published sweep's MLP (784-128-10) at 1%: per-tensor ceilings
+    # 1004 + 2 + 13 + 1 = 1020 codes, + 1 fingerprint word, 7 peers.
+    sizes = [784 * 128, 128, 128 * 10, 10]
+    (row,) = [r for r in planning.plan(None, 8, [0.01], sizes=sizes)
+              if r.name == "S3GD-MV 0.01"]
+    assert row.total_k == 1004 + 2 + 13 + 1
+    assert row.wire_bytes == 7 * 4 * 1021 == 28_588  # = 228,704 bits/step
+    assert cli.main(["plan", "--sizes", "100352,128,1280,10", "--workers",
+                     "8"]) == 0
+    assert "28,588" in capsys.readouterr().out
+    assert cli.main(["plan", "--params", "5", "--sizes", "2,2",
+                     "--workers", "2"]) == 2
+    assert "params = 5 but the sizes sum to 4" in capsys.readouterr().err
+
+
+def test_plan_command_rejects_bad_units(capsys):
+    assert cli.main(["plan", "--params", "1000", "--workers", "2",
+                     "--bandwidth", "fast"]) == 2
+    assert "'fast' not understood" in capsys.readouterr().err
+
+
+# -- splits ---------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def digits():
+    return datasets.load("digits")
+
+
+@pytest.mark.parametrize("workers,labels", [(4, 2), (5, 2), (8, 3)])
+def test_noniid_split_gives_each_worker_only_its_labels(digits, workers,
+                                                        labels):
+    y = digits.y_train
+    shards = datasets.split_workers(y, workers, "noniid", labels, seed=3)
+    for w, shard in enumerate(shards):
+        own = datasets.worker_labels(w, labels, 10)
+        assert sorted(set(y[shard].tolist())) == own
+    every = np.concatenate(shards)
+    assert len(every) == len(set(every.tolist()))            # disjoint
+    held = {c for w in range(workers)
+            for c in datasets.worker_labels(w, labels, 10)}
+    # Every sample of a held label belongs to some worker.
+    assert len(every) == int(np.isin(y, sorted(held)).sum())
+    idx = datasets.batch_indices(shards, steps=7, batch=16, seed=1)
+    for w in range(workers):
+        assert set(idx[:, w].ravel().tolist()) <= set(shards[w].tolist())
+
+
+def test_iid_split_covers_all_labels(digits):
+    y = digits.y_train
+    shards = datasets.split_workers(y, 4, "iid", seed=0)
+    for shard in shards:
+        assert sorted(set(y[shard].tolist())) == list(range(10))
+    every = np.sort(np.concatenate(shards))
+    np.testing.assert_array_equal(every, np.arange(len(y)))
+
+
+def test_bad_split_settings_say_what_was_wrong(digits):
+    with pytest.raises(ValueError, match="split must be one of"):
+        datasets.split_workers(digits.y_train, 2, "dirichlet")
+    with pytest.raises(ValueError, match=r"labels_per_worker must be in "
+                       r"\[1, 10\], got 11"):
+        datasets.split_workers(digits.y_train, 2, "noniid", 11)
+    with pytest.raises(ValueError, match="unknown method 'adam'"):
+        experiments.Method("adam")
+    with pytest.raises(RuntimeError, match="64 workers need 64 logical"):
+        experiments.ensure_devices(64)
+
+
+# -- sweep ----------------------------------------------------------------
+
+def test_bits_in_csv_equal_the_accounting_of_the_same_run(digits):
+    devices = experiments.ensure_devices(2)
+    s = experiments.Setting("digits", "noniid", 2, 2, 16, 8, 6,
+                            experiments.Method("s3gd", 0.02), 0.01, 0)
+    rows, stats = experiments.train(digits, s, devices, eval_every=3)
+    assert [r["step"] for r in rows] == [0, 3, 6]
+    assert rows[-1]["bits_sent_per_worker"] == 8 * stats["bytes_sent"]
+    assert rows[-1]["dense_bits_per_worker"] == 8 * stats["dense_bytes"]
+    assert rows[-1]["message_bits_per_worker"] == (
+        8 * stats["message_bytes"] * stats["steps"])
+    # plan's arithmetic (one source of truth) predicts the same bytes.
+    sizes = [64 * 16, 16, 16 * 10, 10]
+    (row,) = [r for r in planning.plan(None, 2, [0.02], sizes=sizes)
+              if r.name == "S3GD-MV 0.02"]
+    assert stats["bytes_sent"] == 6 * row.wire_bytes
+
+
+def test_sweep_end_to_end_writes_csv_plots_report(tmp_path, capsys):
+    out = tmp_path / "sweep"
+    argv = ["sweep", "--data", "digits", "--workers", "2", "--steps", "10",
+            "--eval-every", "5", "--hidden", "32", "--batch", "16",
+            "--methods", "dense,s3gd", "--densities", "0.05",
+            "--lr", "dense=0.1", "--lr", "s3gd=0.003,0.01",
+            "--splits", "iid,noniid", "--seeds", "0", "--no-progress",
+            "--out", str(out)]
+    with pytest.warns(UserWarning, match="more than signSGD"):
+        assert cli.main(argv) == 0
+    for name in ("results.csv", "report.md", "accuracy_vs_step.png",
+                 "accuracy_vs_bits.png", "k_sensitivity.png"):
+        assert (out / name).stat().st_size > 0, name
+    with open(out / "results.csv", newline="") as f:
+        reader = csv.DictReader(f)
+        assert tuple(reader.fieldnames) == experiments.COLUMNS
+        rows = list(reader)
+    # 2 splits x (dense 1 lr + s3gd 2 lrs) x 3 evaluation points.
+    assert len(rows) == 2 * 3 * 3
+    n = 64 * 32 + 32 + 32 * 10 + 10                 # MLP 64-32-10: 2,410
+    ks = policy.allocate([64 * 32, 32, 32 * 10, 10], 0.05)
+    assert sum(ks) == 103 + 2 + 16 + 1 == 122
+    for r in rows:
+        step = int(r["step"])
+        assert int(r["params"]) == n
+        if r["method"] == "dense":      # ring all-reduce, M = 2: 4N bytes
+            assert int(r["bits_sent_per_worker"]) == (
+                8 * step * dense_ring_bytes(n, 2)) == 8 * step * 4 * n
+        else:                           # (M-1) * (1 + sum K) int32 words
+            assert int(r["bits_sent_per_worker"]) == step * 1 * 32 * 123
+        assert 0.0 <= float(r["test_accuracy"]) <= 1.0
+    report = (out / "report.md").read_text()
+    assert "## iid" in report and "## noniid" in report
+    assert "S3GD-MV 5% EF" in report and "(accuracy_vs_bits.png)" in report
+    # Re-running skips every finished setting (no new rows).
+    capsys.readouterr()
+    assert cli.main(argv) == 0
+    with open(out / "results.csv", newline="") as f:
+        assert len(list(csv.DictReader(f))) == len(rows)

@@ -1,0 +1,292 @@
+"""Plots and the markdown report of a sweep, from its CSV rows.
+
+Learning rate per (split, method): the grid value with the best final test
+accuracy on the first seed (ties: the smaller rate); every other number
+here uses that rate's runs over all seeds (mean, sample std, min..max).
+
+Files written to the sweep's ``out`` folder:
+
+* ``accuracy_vs_step.png`` — test accuracy vs step, one line per method
+  (mean over seeds, band = min..max), one panel per split;
+* ``accuracy_vs_bits.png`` — test accuracy vs cumulative bits sent per
+  worker (``bits_sent_per_worker``, log axis);
+* ``k_sensitivity.png`` — S3GD-MV's final accuracy and bits per step vs
+  density, dense SGD and signSGD-MV as reference lines;
+* ``report.md`` — the settings, a table per split, the goal checks.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from collections import defaultdict
+
+import numpy as np
+
+
+def _group(row) -> tuple:
+    return (row["split"], row["method"], float(row["density"]),
+            row["error_feedback"] == "True")
+
+
+def _final(rows):
+    return [r for r in rows if int(r["step"]) == int(r["steps_total"])]
+
+
+def select(cfg, rows: list[dict]) -> list[dict]:
+    """The rows of ``cfg``'s setting (a CSV may hold other sweeps too)."""
+    want = {"data": cfg.data, "workers": str(cfg.workers),
+            "hidden": str(cfg.hidden), "batch": str(cfg.batch),
+            "steps_total": str(cfg.steps),
+            "labels_per_worker": str(cfg.labels_per_worker)}
+    return [r for r in rows if all(r[k] == v for k, v in want.items())
+            and r["split"] in cfg.splits]
+
+
+def summarize(rows: list[dict], first_seed: int | None = None) -> list[dict]:
+    """One dict per (split, method, density, error_feedback) at its chosen
+    learning rate: label, lr, seeds, acc_mean/std/min/max, bits per step
+    (wire and message), and the curves ``steps``, ``acc``, ``acc_lo``,
+    ``acc_hi``, ``bits``."""
+    finals = _final(rows)
+    groups = defaultdict(list)
+    for r in finals:
+        groups[_group(r)].append(r)
+    out = []
+    for key, fr in groups.items():
+        seeds = sorted({int(r["seed"]) for r in fr})
+        s0 = seeds[0] if first_seed is None else first_seed
+        cands = [r for r in fr if int(r["seed"]) == s0] or fr
+        best = max(cands, key=lambda r: (float(r["test_accuracy"]),
+                                         -float(r["lr"])))
+        lr = best["lr"]
+        chosen = [r for r in fr if r["lr"] == lr]
+        accs = np.array([float(r["test_accuracy"]) for r in chosen])
+        steps = int(best["steps_total"])
+        curve = defaultdict(list)
+        bits = {}
+        for r in rows:
+            if _group(r) == key and r["lr"] == lr:
+                curve[int(r["step"])].append(float(r["test_accuracy"]))
+                bits[int(r["step"])] = float(r["bits_sent_per_worker"])
+        xs = sorted(curve)
+        out.append({
+            "split": key[0], "method": key[1], "density": key[2],
+            "error_feedback": key[3], "label": best["label"],
+            "lr": float(lr), "lrs_tried": sorted({float(r["lr"]) for r in
+                                                  fr}),
+            "seeds": sorted(int(r["seed"]) for r in chosen),
+            "acc_mean": float(accs.mean()),
+            "acc_std": float(accs.std(ddof=1)) if len(accs) > 1 else 0.0,
+            "acc_min": float(accs.min()), "acc_max": float(accs.max()),
+            "wire_bits_per_step": float(best["bits_sent_per_worker"]) / steps,
+            "message_bits_per_step":
+                float(best["message_bits_per_worker"]) / steps,
+            "params": int(best["params"]), "workers": int(best["workers"]),
+            "steps": xs, "acc": [float(np.mean(curve[x])) for x in xs],
+            "acc_lo": [min(curve[x]) for x in xs],
+            "acc_hi": [max(curve[x]) for x in xs],
+            "bits": [bits[x] for x in xs],
+        })
+    order = {"dense": 0, "signsgd_mv": 1, "s3gd_mv": 2, "topk_values": 3,
+             "random_k": 4}
+    out.sort(key=lambda s: (s["split"], order.get(s["method"], 9),
+                            not s["error_feedback"], s["density"]))
+    return out
+
+
+def _find(summary, split, method, density=None, ef=None):
+    for s in summary:
+        if (s["split"] == split and s["method"] == method and
+                (density is None or math.isclose(s["density"], density)) and
+                (ef is None or s["error_feedback"] == ef)):
+            return s
+    return None
+
+
+def _plots(summary, splits, out):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    files = {}
+    for kind in ("step", "bits"):
+        fig, axes = plt.subplots(1, len(splits), figsize=(6.5 * len(splits),
+                                                          4.5), squeeze=False)
+        for ax, split in zip(axes[0], splits):
+            for s in (s for s in summary if s["split"] == split):
+                x = np.array(s["steps"] if kind == "step" else s["bits"],
+                             float)
+                keep = x > 0 if kind == "bits" else np.ones_like(x, bool)
+                style = "--" if not s["error_feedback"] and s[
+                    "method"] == "s3gd_mv" else "-"
+                line, = ax.plot(x[keep], np.array(s["acc"])[keep], style,
+                                label=f"{s['label']} (lr {s['lr']:g})")
+                ax.fill_between(x[keep], np.array(s["acc_lo"])[keep],
+                                np.array(s["acc_hi"])[keep],
+                                color=line.get_color(), alpha=0.15)
+            if kind == "bits":
+                ax.set_xscale("log")
+                ax.set_xlabel("cumulative bits sent per worker")
+            else:
+                ax.set_xlabel("step")
+            ax.set_ylabel("test accuracy")
+            ax.set_title(split)
+            ax.grid(alpha=0.3)
+            ax.legend(fontsize=7)
+        fig.tight_layout()
+        name = f"accuracy_vs_{kind}.png"
+        fig.savefig(os.path.join(out, name), dpi=110)
+        plt.close(fig)
+        files[kind] = name
+    fig, axes = plt.subplots(2, len(splits), figsize=(6 * len(splits), 7),
+                             squeeze=False, sharex=True)
+    for col, split in enumerate(splits):
+        acc_ax, bit_ax = axes[0][col], axes[1][col]
+        for ef, style in ((True, "o-"), (False, "s--")):
+            pts = sorted((s["density"], s) for s in summary
+                         if s["split"] == split and s["method"] == "s3gd_mv"
+                         and s["error_feedback"] == ef)
+            if not pts:
+                continue
+            d = [p[0] for p in pts]
+            acc_ax.errorbar(d, [p[1]["acc_mean"] for p in pts],
+                            yerr=[p[1]["acc_std"] for p in pts], fmt=style,
+                            capsize=3,
+                            label="S3GD-MV " + ("EF" if ef else "no EF"))
+            bit_ax.plot(d, [p[1]["wire_bits_per_step"] for p in pts], style,
+                        label="S3GD-MV " + ("EF" if ef else "no EF"))
+        for method, color in (("dense", "k"), ("signsgd_mv", "tab:red")):
+            ref = _find(summary, split, method)
+            if ref is None:
+                continue
+            acc_ax.axhline(ref["acc_mean"], color=color, ls=":",
+                           label=ref["label"])
+            bit_ax.axhline(ref["wire_bits_per_step"], color=color, ls=":",
+                           label=ref["label"] + (" (int32 codes)" if method
+                                                 != "dense" else ""))
+            if method == "signsgd_mv":
+                bit_ax.axhline((ref["workers"] - 1) * ref["params"],
+                               color=color, ls="-.", alpha=0.6,
+                               label="signSGD-MV at 1 bit/coord")
+        acc_ax.set_xscale("log")
+        acc_ax.set_ylabel("final test accuracy")
+        acc_ax.set_title(split)
+        acc_ax.grid(alpha=0.3)
+        acc_ax.legend(fontsize=7)
+        bit_ax.set_yscale("log")
+        bit_ax.set_xlabel("density K/N")
+        bit_ax.set_ylabel("bits per worker per step (wire)")
+        bit_ax.grid(alpha=0.3)
+        bit_ax.legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(os.path.join(out, "k_sensitivity.png"), dpi=110)
+    plt.close(fig)
+    files["k"] = "k_sensitivity.png"
+    return files
+
+
+def _table(summary, split):
+    dense = _find(summary, split, "dense")
+    sign = _find(summary, split, "signsgd_mv")
+    lines = ["| method | lr (grid) | final test acc, mean ± std (min..max)"
+             " | seeds | wire bits/worker/step | uplink bits/step | × fewer "
+             "than dense (wire) | vs signSGD-MV int32 | vs signSGD-MV 1-bit"
+             " | Δacc vs dense |",
+             "|---|---|---|---|---|---|---|---|---|---|"]
+    for s in (s for s in summary if s["split"] == split):
+        w = s["wire_bits_per_step"]
+        one_bit = (s["workers"] - 1) * s["params"]
+        cells = [
+            s["label"],
+            f"{s['lr']:g} ({', '.join(f'{v:g}' for v in s['lrs_tried'])})",
+            f"{100 * s['acc_mean']:.2f} ± {100 * s['acc_std']:.2f} "
+            f"({100 * s['acc_min']:.2f}..{100 * s['acc_max']:.2f})",
+            str(len(s["seeds"])), f"{w:,.0f}",
+            f"{s['message_bits_per_step']:,.0f}",
+            f"{dense['wire_bits_per_step'] / w:.1f}" if dense else "-",
+            f"{w / sign['wire_bits_per_step']:.3f}×" if sign else "-",
+            f"{w / one_bit:.3f}×",
+            f"{100 * (s['acc_mean'] - dense['acc_mean']):+.2f}" if dense
+            else "-"]
+        lines.append("| " + " | ".join(cells) + " |")
+    return lines
+
+
+def goals(summary) -> list[str]:
+    """The issue's three goals, checked on the summary (lines of text)."""
+    out = []
+    d, e = _find(summary, "iid", "dense"), _find(summary, "iid", "s3gd_mv",
+                                                  0.01, True)
+    if d and e:
+        delta = 100 * (e["acc_mean"] - d["acc_mean"])
+        wire = d["wire_bits_per_step"] / e["wire_bits_per_step"]
+        up = d["message_bits_per_step"] / e["message_bits_per_step"]
+
+        def verdict(ok):
+            return "**met**" if ok else "**missed**"
+        out.append(
+            f"- IID, S3GD-MV 1% EF vs dense SGD: accuracy {delta:+.2f} "
+            f"points (goal ≥ −1.0: {verdict(delta >= -1.0)}); {wire:.1f}× "
+            "fewer wire bits per worker, ring all-gather vs ring all-reduce "
+            f"(goal ≥ 30×: {verdict(wire >= 30)}); {up:.1f}× fewer uplink "
+            f"message bits, 32·(1+K) vs 32·N ({verdict(up >= 30)}).")
+    for split in ("iid", "noniid"):
+        sign = _find(summary, split, "signsgd_mv")
+        if not sign:
+            continue
+        one_bit = (sign["workers"] - 1) * sign["params"]
+        for s in summary:
+            if s["split"] != split or s["method"] != "s3gd_mv":
+                continue
+            w = s["wire_bits_per_step"]
+            ok = s["acc_mean"] >= sign["acc_mean"] and w <= one_bit / 3
+            out.append(
+                f"- {split}, {s['label']} vs signSGD-MV: "
+                f"{100 * (s['acc_mean'] - sign['acc_mean']):+.2f} points, "
+                f"bits {w / one_bit:.3f}× of 1-bit signSGD-MV "
+                f"({w / sign['wire_bits_per_step']:.4f}× of its int32 "
+                f"messages here): **{'met' if ok else 'missed'}** (goal: "
+                "accuracy ≥ signSGD-MV with ≤ 1/3 of its bits).")
+    return out
+
+
+def write_report(cfg, rows: list[dict]) -> str:
+    """Writes the PNGs and ``report.md`` into ``cfg.out``; returns the
+    report's path."""
+    rows = select(cfg, rows)
+    if not rows:
+        raise ValueError(f"no CSV rows match the sweep's settings in "
+                         f"{cfg.out} (data={cfg.data}, workers="
+                         f"{cfg.workers}, steps={cfg.steps}, ...)")
+    splits = [s for s in cfg.splits if any(r["split"] == s for r in rows)]
+    summary = summarize(rows, first_seed=cfg.seeds[0])
+    files = _plots(summary, splits, cfg.out)
+    p = summary[0]
+    lines = [
+        "# Sweep report", "",
+        f"Data `{cfg.data}`, M = {cfg.workers} workers (logical CPU "
+        f"devices, SparseSignStrategy), MLP with {cfg.hidden} hidden units "
+        f"(N = {p['params']:,} parameters), batch {cfg.batch} per worker, "
+        f"{cfg.steps} steps, seeds {list(cfg.seeds)}; non-IID: "
+        f"{cfg.labels_per_worker} labels per worker.", "",
+        "Learning rate: the grid value with the best final test accuracy on"
+        f" seed {cfg.seeds[0]}; all seeds then run at that rate. Wire bits ="
+        " what crosses one worker's link per step (dense: ring all-reduce "
+        "2(M-1)/M·32N; voting: ring all-gather, (M-1) × the int32 message),"
+        " from the library's accounting. Uplink = one worker's own message."
+        " signSGD-MV here sends int32 codes (32 bits per coordinate); the "
+        "1-bit column compares with an ideal packed signSGD-MV, (M-1)·N "
+        "bits.", ""]
+    for split in splits:
+        lines += [f"## {split}", ""] + _table(summary, split) + [""]
+    lines += ["## Goals", ""] + goals(summary) + [""]
+    lines += ["## Plots", "",
+              f"![accuracy vs step]({files['step']})", "",
+              f"![accuracy vs bits]({files['bits']})", "",
+              f"![K sensitivity]({files['k']})", ""]
+    path = os.path.join(cfg.out, "report.md")
+    with open(path, "w") as f:
+        f.write("\n".join(lines))
+    return path
