@@ -9,6 +9,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLES = ["fit_mirrored.py", "optimizer_wrapper.py", "custom_loop.py",
+            "export_for_serving.py",
             "multiworker/launch.py"]
 
 
