@@ -2,6 +2,8 @@
 
 import numpy as np
 
+TINY = np.float32(1.17549435e-38)  # float32 denormals count as zero
+
 
 def encode(x: np.ndarray, k: int) -> np.ndarray:
     flat = np.asarray(x).reshape(-1)
@@ -47,6 +49,8 @@ def vote(codes: np.ndarray, num_elements: int, weights=None, drop=False):
             dropped += 1
             continue
         live = codes[r][codes[r] >= 0]
-        signs = np.where(live & 1, -w[r], w[r]).astype(np.float32)
+        wr = np.float32(0) if abs(w[r]) < TINY else w[r]  # denormals: 0
+        signs = np.where(live & 1, -wr, wr).astype(np.float32)
         tally[live >> 1] += signs  # unique indices: row-order float32 sums
+        tally[np.abs(tally) < TINY] = 0
     return np.sign(tally).astype(np.float32), dropped

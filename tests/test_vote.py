@@ -203,3 +203,19 @@ def test_encode_then_vote_round_trip(compiled):
     codes = tf.stack([ops.sparse_sign_encode(g, 1000) for g in grads])
     votes = ops.majority_vote(codes, 1000).numpy()
     np.testing.assert_array_equal(votes, np.sign(np.sign(grads).sum(0)))
+
+
+@pytest.mark.parametrize("impl", IMPLS)
+def test_denormal_weights_and_partial_sums_count_as_zero(compiled, impl):
+    """Independent of the FPU's flush-to-zero mode (TF's threads flush,
+    NumPy does not): float32 denormals are zero, in weights and in sums."""
+    tiny = 1.401298464324817e-45  # the smallest float32 denormal
+    votes, _ = impl([[code(0)]], 1, weights=[tiny])
+    np.testing.assert_array_equal(votes.numpy(), [0])
+    # two normal weights whose difference is a denormal
+    votes, _ = impl([[code(0)], [code(0, True)]], 1,
+                    weights=[1.5e-38, 1.4e-38])
+    np.testing.assert_array_equal(votes.numpy(), [0])
+    expect, _ = oracle.vote([[code(0)], [code(0, True)]], 1,
+                            [1.5e-38, 1.4e-38])
+    np.testing.assert_array_equal(expect, [0])

@@ -119,7 +119,9 @@ def majority_vote(codes, num_elements: int, weights=None,
       codes: int32 ``[M, k]``, one worker's message per row.
       num_elements: Python int, the length of the voted vector (<= 2**30).
       weights: optional float32 ``[M]`` finite per-row weights (default 1).
-        Sums run in float32 in row order.
+        Sums run in float32 in row order; float32 denormals (|v| < 2**-126)
+        in weights and partial sums count as zero, so results do not depend
+        on the CPU's flush-to-zero mode.
       on_invalid: ``"raise"`` (error naming the first invalid row and its
         offending code) or ``"drop"`` (invalid rows abstain).
       name: optional op name.

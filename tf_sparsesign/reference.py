@@ -82,6 +82,15 @@ def _row_problems(codes: tf.Tensor, num_elements: int):
     return first < k, first
 
 
+TINY = 1.17549435e-38  # smallest normal float32
+
+
+def _flush_denormals(x):
+    """Float32 denormals count as zero (weights and partial sums), so the
+    result does not depend on the CPU's flush-to-zero mode."""
+    return tf.where(tf.abs(x) < TINY, tf.zeros_like(x), x)
+
+
 def majority_vote(codes: tf.Tensor, num_elements: int, weights=None,
                   on_invalid: str = "raise"):
     """Reference for :func:`tf_sparsesign.ops.majority_vote`.
@@ -120,12 +129,12 @@ def majority_vote(codes: tf.Tensor, num_elements: int, weights=None,
         live = ~invalid[:, None] & tf.not_equal(codes, PAD_CODE)
     index = tf.where(live, tf.bitwise.right_shift(codes, 1), 0)
     negative = tf.equal(tf.bitwise.bitwise_and(codes, 1), 1)
-    w = weights[:, None]
+    w = _flush_denormals(weights)[:, None]
     contrib = tf.where(live, tf.where(negative, -w, w), 0.0)
 
     def add_row(r, tally):  # one row at a time: float32 sums in row order
-        return r + 1, tf.tensor_scatter_nd_add(tally, index[r][:, None],
-                                               contrib[r])
+        tally = tf.tensor_scatter_nd_add(tally, index[r][:, None], contrib[r])
+        return r + 1, _flush_denormals(tally)
 
     _, tally = tf.while_loop(lambda r, _: r < m, add_row,
                              (tf.constant(0), tf.zeros([num_elements])))

@@ -67,7 +67,9 @@ Status Encode(FloatFormat format, const void* x, int64_t n, int64_t k,
 //   out[i] = sign(sum_r w_r * s_{r,i}),  s = +1/-1 if row r sent index i
 //   with that sign, else 0; w_r = 1 when weights is null.
 // Sums run in float32 in row order (so any implementation that adds rows in
-// order gets bit-identical results). -1 codes are padding and ignored.
+// order gets bit-identical results); float32 denormals (|v| < 2**-126), in
+// weights and in partial sums, count as zero so the FPU's flush-to-zero mode
+// does not matter. -1 codes are padding and ignored.
 //
 // A row is invalid if it holds a code < -1, an index >= num_elements, or
 // non-padding indices that are not strictly increasing. With drop=false the

@@ -27,6 +27,12 @@ struct RowView {
 
 inline int64_t IndexOf(int32_t code) { return code >> 1; }
 
+// Float32 denormals (|v| < 2**-126) count as zero, for weights and partial
+// sums alike: the result then does not depend on the FPU's flush-to-zero
+// mode (TF's threads flush, plain NumPy does not; GPUs may differ).
+constexpr float kTiny = 1.17549435e-38f;
+inline float Flush(float v) { return std::fabs(v) < kTiny ? 0.0f : v; }
+
 }  // namespace
 
 std::string ValidateRow(const int32_t* row, int64_t k, int64_t num_elements) {
@@ -124,7 +130,7 @@ Status MajorityVote(const int32_t* codes, int64_t m, int64_t k,
   for (int64_t r = 0; r < m; ++r) {
     if (!why[r].empty() || live[r] == 0) continue;
     const int32_t* row = codes + r * k;
-    const float w = weights ? weights[r] : 1.0f;
+    const float w = weights ? Flush(weights[r]) : 1.0f;
     if (interior_pad[r]) {
       compacted.emplace_back();
       for (int64_t j = 0; j < k; ++j)
@@ -160,7 +166,7 @@ Status MajorityVote(const int32_t* codes, int64_t m, int64_t k,
           const int32_t* end = rows[r].codes + rows[r].len;
           const float w = rows[r].weight;
           for (; c < end && IndexOf(*c) < b; ++c)
-            out[IndexOf(*c)] += (*c & 1) ? -w : w;
+            out[IndexOf(*c)] = Flush(out[IndexOf(*c)] + ((*c & 1) ? -w : w));
           cursor[r] = c;
         }
         for (int64_t i = 0; i < b - a; ++i) {  // select form vectorizes

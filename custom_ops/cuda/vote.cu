@@ -71,12 +71,16 @@ __global__ void RowAddKernel(const int32_t* row, int64_t k, int64_t r,
                              const float* weights, const uint32_t* flags,
                              float* out) {
   if (flags[r] & kRowInvalid) return;
-  const float w = weights ? weights[r] : 1.0f;
+  // Denormals count as zero (weights and partial sums), as in the core.
+  const float tiny = 1.17549435e-38f;
+  float w = weights ? weights[r] : 1.0f;
+  if (fabsf(w) < tiny) w = 0.0f;
   for (int64_t j = blockIdx.x * int64_t{blockDim.x} + threadIdx.x; j < k;
        j += int64_t{gridDim.x} * blockDim.x) {
     const int32_t code = row[j];
     if (code < 0) continue;
-    out[code >> 1] += (code & 1) ? -w : w;
+    const float v = out[code >> 1] + ((code & 1) ? -w : w);
+    out[code >> 1] = fabsf(v) < tiny ? 0.0f : v;
   }
 }
 
