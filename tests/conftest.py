@@ -6,6 +6,13 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import pytest  # noqa: E402
 import tensorflow as tf  # noqa: E402
+from hypothesis import settings  # noqa: E402
+
+# In CI the property tests use a fixed example sequence (reproducible
+# results); locally they keep exploring new examples on every run.
+settings.register_profile("ci", derandomize=True, print_blob=True)
+if os.environ.get("CI"):
+    settings.load_profile("ci")
 
 # Must happen before TensorFlow initialises its devices.
 _cpus = tf.config.list_physical_devices("CPU")
