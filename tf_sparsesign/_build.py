@@ -26,7 +26,7 @@ CORE_SOURCES = ("core/encode.cc", "core/vote.cc", "core/rice.cc")
 #: Thin TensorFlow wrappers (registrations and kernels).
 TF_SOURCES = ("tf/sparse_sign_ops.cc", "tf/sparse_sign_kernels.cc",
               "tf/rice_ops.cc", "tf/rice_kernels.cc")
-HEADERS = ("core/sparse_sign_core.h", "core/rice.h")
+HEADERS = ("core/sparse_sign_core.h", "core/rice.h", "tf/kernel_checks.h")
 #: GPU kernels, built only when TensorFlow has CUDA and nvcc is found.
 CUDA_SOURCES = ("cuda/encode.cu", "cuda/vote.cu")
 CUDA_TF_SOURCES = ("tf/sparse_sign_kernels_gpu.cc",)

@@ -11,6 +11,7 @@
 #include <string>
 
 #include "../core/sparse_sign_core.h"
+#include "kernel_checks.h"
 #include "../cuda/sparse_sign_cuda.h"
 #include "tensorflow/core/framework/op_kernel.h"
 #include "tensorflow/core/framework/tensor.h"
@@ -19,16 +20,6 @@
 
 namespace tensorflow {
 namespace {
-
-bool FormatOf(DataType dt, sparsesign::FloatFormat* f) {
-  switch (dt) {
-    case DT_HALF: *f = sparsesign::FloatFormat::kFloat16; return true;
-    case DT_BFLOAT16: *f = sparsesign::FloatFormat::kBFloat16; return true;
-    case DT_FLOAT: *f = sparsesign::FloatFormat::kFloat32; return true;
-    case DT_DOUBLE: *f = sparsesign::FloatFormat::kFloat64; return true;
-    default: return false;
-  }
-}
 
 cudaStream_t StreamOf(OpKernelContext* ctx) {
   return ctx->eigen_gpu_device().stream();
@@ -51,22 +42,8 @@ class SparseSignEncodeGpuOp : public OpKernel {
   void Compute(OpKernelContext* ctx) override {
     const Tensor& x = ctx->input(0);
     sparsesign::FloatFormat format;
-    OP_REQUIRES(ctx, FormatOf(x.dtype(), &format),
-                errors::InvalidArgument(
-                    "sparse_sign_encode: x must be float16, bfloat16, float32 "
-                    "or float64, got ", DataTypeString(x.dtype())));
+    OP_REQUIRES_OK(ctx, sparsesign_checks::CheckEncodeInput(x, k_, &format));
     const int64_t n = x.NumElements();
-    OP_REQUIRES(ctx, n < sparsesign::kMaxElements,
-                errors::InvalidArgument(
-                    "sparse_sign_encode: input has ", n,
-                    " elements; the limit is 2**30 - 1 = ",
-                    sparsesign::kMaxElements - 1,
-                    " (codes are int32: (index << 1) | sign)"));
-    OP_REQUIRES(ctx, k_ >= 0 && k_ <= n,
-                errors::InvalidArgument("sparse_sign_encode: k must satisfy "
-                                        "0 <= k <= N = ", n, ", got k = ", k_,
-                                        " for x of shape ",
-                                        x.shape().DebugString()));
     Tensor* codes = nullptr;
     OP_REQUIRES_OK(ctx, ctx->allocate_output(0, TensorShape({k_}), &codes));
     void* residual = nullptr;
@@ -99,30 +76,15 @@ class MajorityVoteGpuOp : public OpKernel {
     std::string on_invalid;
     OP_REQUIRES_OK(ctx, ctx->GetAttr("on_invalid", &on_invalid));
     drop_ = on_invalid == "drop";
-    OP_REQUIRES(ctx, num_elements_ <= sparsesign::kMaxElements,
-                errors::InvalidArgument(
-                    "majority_vote: num_elements must be <= 2**30, got ",
-                    num_elements_));
+    OP_REQUIRES_OK(ctx, sparsesign_checks::CheckVoteAttrs(num_elements_));
   }
 
   void Compute(OpKernelContext* ctx) override {
     const Tensor& codes = ctx->input(0);
     const Tensor& weights = ctx->input(1);
-    OP_REQUIRES(ctx, codes.dims() == 2,
-                errors::InvalidArgument(
-                    "majority_vote: codes must be int32 [M, k], got shape ",
-                    codes.shape().DebugString()));
+    OP_REQUIRES_OK(ctx, sparsesign_checks::CheckVoteInputs(codes, weights,
+                                                         weighted_));
     const int64_t m = codes.dim_size(0), k = codes.dim_size(1);
-    OP_REQUIRES(ctx, weights.dims() == 1,
-                errors::InvalidArgument("majority_vote: weights must be a "
-                                        "vector, got shape ",
-                                        weights.shape().DebugString()));
-    const int64_t expect_w = weighted_ ? m : 0;
-    OP_REQUIRES(ctx, weights.dim_size(0) == expect_w,
-                errors::InvalidArgument(
-                    "majority_vote: weights must have shape [", expect_w,
-                    "] (one per row of codes", weighted_ ? "" : ", or none",
-                    "), got ", weights.shape().DebugString()));
     Tensor* votes = nullptr;
     OP_REQUIRES_OK(ctx, ctx->allocate_output(0, TensorShape({num_elements_}),
                                              &votes));

@@ -1,0 +1,73 @@
+// Input validation shared by the CPU and GPU kernels: one set of checks and
+// error texts, run with OP_REQUIRES_OK before any memory is touched.
+#ifndef TF_SPARSESIGN_TF_KERNEL_CHECKS_H_
+#define TF_SPARSESIGN_TF_KERNEL_CHECKS_H_
+
+#include "../core/sparse_sign_core.h"
+#include "tensorflow/core/framework/tensor.h"
+#include "tensorflow/core/framework/types.h"
+
+namespace tensorflow {
+namespace sparsesign_checks {
+
+inline bool FormatOf(DataType dt, sparsesign::FloatFormat* f) {
+  switch (dt) {
+    case DT_HALF: *f = sparsesign::FloatFormat::kFloat16; return true;
+    case DT_BFLOAT16: *f = sparsesign::FloatFormat::kBFloat16; return true;
+    case DT_FLOAT: *f = sparsesign::FloatFormat::kFloat32; return true;
+    case DT_DOUBLE: *f = sparsesign::FloatFormat::kFloat64; return true;
+    default: return false;
+  }
+}
+
+// x's dtype, size limit and 0 <= k <= N; sets *format.
+inline Status CheckEncodeInput(const Tensor& x, int64_t k,
+                               sparsesign::FloatFormat* format) {
+  if (!FormatOf(x.dtype(), format))
+    return errors::InvalidArgument(
+        "sparse_sign_encode: x must be float16, bfloat16, float32 or "
+        "float64, got ", DataTypeString(x.dtype()));
+  const int64_t n = x.NumElements();
+  if (n >= sparsesign::kMaxElements)
+    return errors::InvalidArgument(
+        "sparse_sign_encode: input has ", n,
+        " elements; the limit is 2**30 - 1 = ", sparsesign::kMaxElements - 1,
+        " (codes are int32: (index << 1) | sign)");
+  if (k < 0 || k > n)
+    return errors::InvalidArgument(
+        "sparse_sign_encode: k must satisfy 0 <= k <= N = ", n, ", got k = ",
+        k, " for x of shape ", x.shape().DebugString());
+  return OkStatus();
+}
+
+inline Status CheckVoteAttrs(int64_t num_elements) {
+  if (num_elements > sparsesign::kMaxElements)
+    return errors::InvalidArgument(
+        "majority_vote: num_elements must be <= 2**30, got ", num_elements);
+  return OkStatus();
+}
+
+// codes is [M, k]; weights is [M] when weighted, else [0].
+inline Status CheckVoteInputs(const Tensor& codes, const Tensor& weights,
+                              bool weighted) {
+  if (codes.dims() != 2)
+    return errors::InvalidArgument(
+        "majority_vote: codes must be int32 [M, k], got shape ",
+        codes.shape().DebugString());
+  if (weights.dims() != 1)
+    return errors::InvalidArgument(
+        "majority_vote: weights must be a vector, got shape ",
+        weights.shape().DebugString());
+  const int64_t expect = weighted ? codes.dim_size(0) : 0;
+  if (weights.dim_size(0) != expect)
+    return errors::InvalidArgument(
+        "majority_vote: weights must have shape [", expect,
+        "] (one per row of codes", weighted ? "" : ", or none", "), got ",
+        weights.shape().DebugString());
+  return OkStatus();
+}
+
+}  // namespace sparsesign_checks
+}  // namespace tensorflow
+
+#endif  // TF_SPARSESIGN_TF_KERNEL_CHECKS_H_
