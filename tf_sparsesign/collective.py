@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import itertools
 import json
 import math
 import zlib
@@ -131,6 +132,8 @@ class SignVoteAggregator:
         self.num_replicas = int(num_replicas)
         self.sizes = [_flat_size(v) for v in variables]
         self.total_size = sum(self.sizes)
+        # Where each variable starts in the step's global index space.
+        self.offsets = [0, *itertools.accumulate(self.sizes)][:-1]
         self._var_key = owner._var_key
         self._index = {self._var_key(v): i for i, v in enumerate(variables)}
         self.memories = []
@@ -228,7 +231,6 @@ class SignVoteAggregator:
         code is ``index << 1 | sign``), padding stays ``-1``.
         """
         parts = [tf.constant([self.fingerprint], tf.int32)]
-        offsets = self._offsets()
         values, remainders = [], []
         for g, slot in zip(grads, slots):
             g = tf.convert_to_tensor(g)  # IndexedSlices become dense
@@ -244,7 +246,7 @@ class SignVoteAggregator:
                 sent = tf.gather(tf.reshape(tf.cast(e, tf.float32), [-1]),
                                  index)
                 values.append(tf.where(codes >= 0, sent, 0.0))
-            shift = 2 * offsets[slot]
+            shift = 2 * self.offsets[slot]
             parts.append(tf.where(codes >= 0, codes + shift, codes))
         adversary = self.config.adversary
         if adversary is not None and not (self.config.wire == "rice" and
@@ -285,11 +287,14 @@ class SignVoteAggregator:
         total_k = sum(self.ks)
         prints = gathered[:, 0]
         same = tf.equal(prints, self.fingerprint)
+        raising = self.config.on_invalid == "raise"
+        # One settings check per step, shared by every consumer below.
+        settings = (self._same_settings(prints, same) if raising or
+                    self.config.method == "topk_values" else None)
         undecodable = tf.zeros([], tf.int32)
         if self.config.wire == "rice":
-            if self.config.on_invalid == "raise":
-                with tf.control_dependencies([self._same_settings(prints,
-                                                                  same)]):
+            if raising:
+                with tf.control_dependencies([settings]):
                     codes = wire.rice_decode(gathered[:, 1:],
                                              self.total_size, total_k)
             else:  # an undecodable message abstains (all padding)
@@ -302,11 +307,10 @@ class SignVoteAggregator:
             codes = gathered[:, 1:1 + total_k]
         if self.config.method == "topk_values":
             return self._mean_of_sent(codes, gathered[:, 1 + total_k:],
-                                      prints, same)
+                                      settings)
         weights = self._reliability_weights()
-        if self.config.on_invalid == "raise":
-            with tf.control_dependencies([self._same_settings(prints,
-                                                              same)]):
+        if raising:
+            with tf.control_dependencies([settings]):
                 votes = ops.majority_vote(codes, self.total_size, weights)
             dropped = tf.zeros([], tf.int32)
         else:
@@ -353,11 +357,11 @@ class SignVoteAggregator:
                 "settings fingerprints per replica {} differ from this "
                 "worker's {}", (prints, self.fingerprint))])
 
-    def _mean_of_sent(self, codes, value_bits, prints, same):
+    def _mean_of_sent(self, codes, value_bits, settings):
         """top-K SGD baseline: the sum of the values every replica sent.
         Like the dense path's SUM this is the mean gradient, since Keras
         already divides each replica's loss by the number of replicas."""
-        with tf.control_dependencies([self._same_settings(prints, same)]):
+        with tf.control_dependencies([settings]):
             live = codes >= 0
         index = tf.boolean_mask(codes, live) // 2
         values = tf.boolean_mask(tf.bitcast(value_bits, tf.float32), live)
@@ -367,10 +371,10 @@ class SignVoteAggregator:
 
     def split(self, votes: tf.Tensor, slots, variables):
         """The global ternary vector back into per-variable gradients."""
-        offsets = self._offsets()
         out = []
         for slot, v in zip(slots, variables):
-            piece = votes[offsets[slot]:offsets[slot] + self.sizes[slot]]
+            start = self.offsets[slot]
+            piece = votes[start:start + self.sizes[slot]]
             out.append(tf.cast(tf.reshape(piece, v.shape), v.dtype))
         return out
 
@@ -413,13 +417,6 @@ class SignVoteAggregator:
 
     def _add(self, name, value):
         self.counters[name].assign_add(tf.cast(value, tf.int64))
-
-    def _offsets(self) -> list[int]:
-        offsets, acc = [], 0
-        for s in self.sizes:
-            offsets.append(acc)
-            acc += s
-        return offsets
 
     def _slot(self, variable) -> int:
         key = self._var_key(variable)
