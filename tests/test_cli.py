@@ -11,8 +11,9 @@ import numpy as np
 import pytest
 
 from tf_sparsesign import __main__ as cli
-from tf_sparsesign import datasets, experiments, planning, policy
-from tf_sparsesign.collective import dense_ring_bytes
+from tf_sparsesign import policy
+from tf_sparsesign.experiments import datasets, methods, planning, runs
+from tf_sparsesign.policy import dense_ring_bytes
 
 
 # -- plan -----------------------------------------------------------------
@@ -147,18 +148,18 @@ def test_bad_split_settings_say_what_was_wrong(digits):
                        r"\[1, 10\], got 11"):
         datasets.split_workers(digits.y_train, 2, "noniid", 11)
     with pytest.raises(ValueError, match="unknown method 'adam'"):
-        experiments.Method("adam")
+        methods.Method("adam")
     with pytest.raises(RuntimeError, match="64 workers need 64 logical"):
-        experiments.ensure_devices(64)
+        runs.ensure_devices(64)
 
 
 # -- sweep ----------------------------------------------------------------
 
 def test_bits_in_csv_equal_the_accounting_of_the_same_run(digits):
-    devices = experiments.ensure_devices(2)
-    s = experiments.Setting("digits", "noniid", 2, 2, 16, 8, 6,
-                            experiments.Method("s3gd", 0.02), 0.01, 0)
-    rows, stats = experiments.train(digits, s, devices, eval_every=3)
+    devices = runs.ensure_devices(2)
+    s = runs.Setting("digits", "noniid", 2, 2, 16, 8, 6,
+                            methods.Method("s3gd", 0.02), 0.01, 0)
+    rows, stats = runs.train(digits, s, devices, eval_every=3)
     assert [r["step"] for r in rows] == [0, 3, 6]
     assert rows[-1]["bits_sent_per_worker"] == 8 * stats["bytes_sent"]
     assert rows[-1]["dense_bits_per_worker"] == 8 * stats["dense_bytes"]
@@ -186,7 +187,7 @@ def test_sweep_end_to_end_writes_csv_plots_report(tmp_path, capsys):
         assert (out / name).stat().st_size > 0, name
     with open(out / "results.csv", newline="") as f:
         reader = csv.DictReader(f)
-        assert tuple(reader.fieldnames) == experiments.COLUMNS
+        assert tuple(reader.fieldnames) == runs.COLUMNS
         rows = list(reader)
     # 2 splits x (dense 1 lr + s3gd 2 lrs) x 3 evaluation points.
     assert len(rows) == 2 * 3 * 3

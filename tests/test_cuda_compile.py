@@ -198,7 +198,7 @@ def test_cpu_only_build_ignores_cuda_sources():
     its cache key, so the CPU build is exactly what it was."""
     import tensorflow as tf
 
-    from tf_sparsesign import _build
+    from tf_sparsesign.ops import _build
 
     src = _build.source_dir()
     for rel in (_build.CUDA_SOURCES + _build.CUDA_TF_SOURCES
@@ -214,7 +214,7 @@ def test_cpu_only_build_ignores_cuda_sources():
 
 
 def test_cuda_config_honours_disable_switch(monkeypatch):
-    from tf_sparsesign import _build
+    from tf_sparsesign.ops import _build
 
     monkeypatch.setenv("TF_SPARSESIGN_DISABLE_CUDA", "1")
     assert _build._cuda_config() is None

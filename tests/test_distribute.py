@@ -11,7 +11,9 @@ import tensorflow as tf
 import keras
 
 import tf_sparsesign
-from tf_sparsesign import hooks, policy
+from tf_sparsesign import policy
+from tf_sparsesign.experiments import Adversary
+from tf_sparsesign.integration.routing import aggregator_of
 
 import oracle
 
@@ -91,9 +93,9 @@ def assert_memories(optimizer, expected_memory, exact=False):
     traced step differ from an eager recomputation by float rounding (~1
     ulp), so there memories agree to rounding while the (ternary) weight
     updates agree exactly; with injected gradients they agree exactly."""
-    agg = hooks.aggregator_of(optimizer)
-    for l in range(len(agg.sizes)):
-        per_replica = agg.memory_values(l)
+    agg = aggregator_of(optimizer)
+    for l in range(len(agg.layout.sizes)):
+        per_replica = agg.state.memory_values(l)
         assert len(per_replica) == REPLICAS
         for r in range(REPLICAS):
             if exact:
@@ -124,7 +126,7 @@ def test_strategy_fit_matches_numpy(density, ef):
     if ef:
         assert_memories(model.optimizer, memory)
     else:
-        assert hooks.aggregator_of(model.optimizer).memories == []
+        assert aggregator_of(model.optimizer).state.memories == []
 
 
 class _no_warning:
@@ -324,9 +326,9 @@ def test_k_total_policy_through_strategy():
         model.compile(optimizer=keras.optimizers.SGD(LR), loss="mse")
     x, y = data(1)
     model.fit(x, y, batch_size=8, verbose=0)
-    agg = hooks.aggregator_of(model.optimizer)
+    agg = aggregator_of(model.optimizer)
     assert sum(agg.ks) == 5
-    assert agg.ks == policy.allocate(agg.sizes, k=5)
+    assert agg.ks == policy.allocate(agg.layout.sizes, k=5)
 
 
 def test_accounting_counts_actual_messages():
@@ -337,9 +339,9 @@ def test_accounting_counts_actual_messages():
     x, y = data(3)
     hist = model.fit(x, y, batch_size=8, epochs=1, verbose=0,
                      callbacks=[tf_sparsesign.CommunicationLogger()])
-    agg = hooks.aggregator_of(model.optimizer)
+    agg = aggregator_of(model.optimizer)
     message = 4 * (1 + sum(agg.ks))  # fingerprint + codes, int32
-    n = sum(agg.sizes)
+    n = sum(agg.layout.sizes)
     stats = tf_sparsesign.accounting.communication_stats(model.optimizer)
     assert stats["steps"] == 3
     assert stats["message_bytes"] == message
@@ -355,7 +357,7 @@ def test_wrapper_serialization_round_trip(tmp_path):
     opt = tf_sparsesign.SparseSignOptimizer(
         keras.optimizers.Adam(1e-3), density=0.05, error_feedback=False)
     clone = tf_sparsesign.SparseSignOptimizer.from_config(opt.get_config())
-    assert clone.vote_config == opt.vote_config
+    assert clone.sparse_sign_config == opt.sparse_sign_config
     assert isinstance(clone.inner_optimizer, keras.optimizers.Adam)
     model = make_model()
     model.compile(optimizer=opt, loss="mse")
@@ -365,7 +367,7 @@ def test_wrapper_serialization_round_trip(tmp_path):
     model.save(path)
     loaded = keras.models.load_model(path)
     assert isinstance(loaded.optimizer, tf_sparsesign.SparseSignOptimizer)
-    assert loaded.optimizer.vote_config == opt.vote_config
+    assert loaded.optimizer.sparse_sign_config == opt.sparse_sign_config
     for a, b in zip(loaded.get_weights(), model.get_weights()):
         np.testing.assert_array_equal(a, b)
     loaded.fit(x, y, batch_size=8, verbose=0)  # still trains
@@ -391,7 +393,7 @@ def test_plain_strategy_unaffected():
         model.compile(optimizer=keras.optimizers.SGD(LR), loss="mse")
     x, y = data(1)
     model.fit(x, y, batch_size=8, verbose=0)
-    assert hooks.aggregator_of(model.optimizer) is None
+    assert aggregator_of(model.optimizer) is None
 
 
 def test_topk_values_baseline_applies_mean_of_sent_values():
@@ -447,8 +449,8 @@ def test_random_k_baseline_trains_and_sends_k_signs():
         steps = m / LR
         np.testing.assert_allclose(steps, np.round(steps), atol=1e-3)
     assert sum(int((m > 0).sum()) for m in moved) > 0
-    agg = hooks.aggregator_of(model.optimizer)
-    stats = agg.read_counters()
+    agg = aggregator_of(model.optimizer)
+    stats = agg.state.read_counters()
     assert stats["message_bytes"] == 4 * (1 + sum(agg.ks))
 
 
@@ -468,8 +470,8 @@ def test_rice_wire_gives_identical_training_with_fewer_bytes():
         x = rng.standard_normal((32, 64)).astype(np.float32)
         y = rng.standard_normal((32, 8)).astype(np.float32)
         model.fit(x, y, batch_size=16, shuffle=False, verbose=0)
-        agg = hooks.aggregator_of(model.optimizer)
-        return model.get_weights(), memories_of(agg), agg.read_counters()
+        agg = aggregator_of(model.optimizer)
+        return model.get_weights(), memories_of(agg), agg.state.read_counters()
 
     w_int, m_int, c_int = run("int32")
     w_rice, m_rice, c_rice = run("rice")
@@ -479,12 +481,12 @@ def test_rice_wire_gives_identical_training_with_fewer_bytes():
 
 
 def memories_of(agg):
-    return [np.stack([m.numpy() for m in agg.memory_values(s)])
-            for s in range(len(agg.memories))]
+    return [np.stack([m.numpy() for m in agg.state.memory_values(s)])
+            for s in range(len(agg.state.memories))]
 
 
 def test_rice_wire_drops_undecodable_message():
-    adversary = tf_sparsesign.Adversary("garbage", replicas=(1,))
+    adversary = Adversary("garbage", replicas=(1,))
     strategy = tf_sparsesign.SparseSignStrategy(
         density=0.1, wire="rice", on_invalid="drop", adversary=adversary,
         devices=DEVICES)
@@ -493,7 +495,7 @@ def test_rice_wire_drops_undecodable_message():
         model.compile(optimizer=keras.optimizers.SGD(LR), loss="mse")
     x, y = data(2)
     model.fit(x, y, batch_size=8, verbose=0)
-    assert hooks.aggregator_of(model.optimizer).read_counters()[
+    assert aggregator_of(model.optimizer).state.read_counters()[
         "dropped_rows"] == 2
 
 
@@ -504,7 +506,7 @@ def test_dense_baseline_counts_last_message_not_a_sum():
         model.compile(optimizer=keras.optimizers.SGD(LR), loss="mse")
     x, y = data(3)
     model.fit(x, y, batch_size=8, verbose=0)
-    stats = hooks.aggregator_of(model.optimizer).read_counters()
+    stats = aggregator_of(model.optimizer).state.read_counters()
     n = sum(int(np.prod(v.shape)) for v in model.trainable_variables)
     assert stats["steps"] == 3
     assert stats["message_bytes"] == 4 * n

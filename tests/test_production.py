@@ -15,7 +15,9 @@ import tensorflow as tf
 import keras
 
 import tf_sparsesign
-from tf_sparsesign import hooks
+from tf_sparsesign.experiments import Adversary
+from tf_sparsesign.integration.callbacks import read_backup_metadata
+from tf_sparsesign.integration.routing import aggregator_of
 
 ROOT = Path(__file__).resolve().parents[1]
 DEVICES = [f"/cpu:{i}" for i in range(4)]
@@ -42,9 +44,9 @@ def xy(n=64, seed=0):
 
 
 def memories(model):
-    agg = hooks.aggregator_of(model.optimizer)
-    return [np.stack([m.numpy() for m in agg.memory_values(s)])
-            for s in range(len(agg.memories))]
+    agg = aggregator_of(model.optimizer)
+    return [np.stack([m.numpy() for m in agg.state.memory_values(s)])
+            for s in range(len(agg.state.memories))]
 
 
 def run_py(*args, env=None, timeout=600):
@@ -128,7 +130,7 @@ def test_interrupted_run_resumes_to_identical_weights(tmp_path):
     crashed = run_py(script, tmp_path / "x.npz", "--backup", backup,
                      "--die-at", "1:3")
     assert crashed.returncode == 7, crashed.stderr[-3000:]
-    assert tf_sparsesign.backup.read_metadata(backup)["epoch"] == 1
+    assert read_backup_metadata(backup)["epoch"] == 1
     resumed = run_py(script, tmp_path / "resumed.npz", "--backup", backup)
     assert resumed.returncode == 0, resumed.stderr[-3000:]
     a, b = np.load(tmp_path / "full.npz"), np.load(tmp_path / "resumed.npz")
@@ -183,7 +185,7 @@ def test_invalid_configuration_fails_at_construction_or_start():
 # -- hostile messages and adversaries ----------------------------------------
 
 def test_malformed_message_is_dropped_and_counted():
-    adversary = tf_sparsesign.Adversary("garbage", replicas=(2,))
+    adversary = Adversary("garbage", replicas=(2,))
     model = make(tf_sparsesign.SparseSignStrategy(
         density=0.2, on_invalid="drop", adversary=adversary,
         devices=DEVICES))
@@ -219,12 +221,12 @@ def _train_against(adversary, vote, dense=False, steps=60):
 
 
 def test_weighted_vote_learns_to_ignore_sign_flippers():
-    flippers = tf_sparsesign.Adversary("signflip", replicas=(0, 1))
+    flippers = Adversary("signflip", replicas=(0, 1))
     err_plain, _ = _train_against(flippers, "plain")
     err_weighted, model = _train_against(flippers, "weighted")
     err_clean, _ = _train_against(None, "plain")
-    agg = hooks.aggregator_of(model.optimizer)
-    weights = agg._reliability_weights().numpy()
+    agg = aggregator_of(model.optimizer)
+    weights = agg.combiner.weights().numpy()
     assert weights[0] < 0.5 and weights[1] < 0.5  # flippers (nearly) muted
     assert weights[2] > 2 and weights[3] > 2      # honest ones trusted
     # 2 of 4 flipping: the plain vote ties everywhere and cannot learn

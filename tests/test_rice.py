@@ -11,8 +11,8 @@ import tensorflow as tf
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from tf_sparsesign import wire
-from tf_sparsesign import wire_reference as ref
+from tf_sparsesign.ops import rice as wire
+from tf_sparsesign.reference import rice as ref
 
 ROOT = Path(__file__).resolve().parents[1]
 BIG = (1 << 30)  # the largest index space (indices up to 2**30 - 1)

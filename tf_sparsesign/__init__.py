@@ -3,7 +3,7 @@
 Each worker sends only the positions and signs of the top-K entries of its
 error-accumulated gradient; workers agree on each coordinate by majority
 vote. The data path is encode -> gather -> vote -> apply
-(:mod:`tf_sparsesign.collective`); :mod:`tf_sparsesign.ops` holds the two
+(:mod:`tf_sparsesign.aggregation`); :mod:`tf_sparsesign.ops` holds the
 compiled primitives.
 
 Entry points:
@@ -11,22 +11,25 @@ Entry points:
 * :class:`SparseSignStrategy` — one host, several devices (MirroredStrategy).
 * :class:`MultiWorkerSparseSignStrategy` — several hosts (TF_CONFIG).
 * :class:`SparseSignOptimizer` — wraps any Keras optimizer, any strategy.
+* :class:`SparseSignConfig` — the settings all three take.
 * :class:`CommunicationLogger` — bytes sent vs dense in fit logs/TensorBoard.
 * :class:`BackupAndRestore` — per-worker backups keeping each worker's
   error-feedback memory.
-* :class:`Adversary` — test/experiment hook: misbehaving replicas.
+* :func:`communication_stats` — the same counters as a dict.
 """
 
 from . import ops, policy
 from ._version import __version__
-from .accounting import CommunicationLogger
-from .adversary import Adversary
-from .backup import BackupAndRestore
+from .accounting import communication_stats
+from .config import SparseSignConfig
+from .integration.callbacks import BackupAndRestore, CommunicationLogger
+from .integration.optimizer import SparseSignOptimizer
+from .integration.strategy import (MultiWorkerSparseSignStrategy,
+                                   SparseSignStrategy)
 from .ops import majority_vote, sparse_sign_encode
-from .optimizer import SparseSignOptimizer
-from .strategy import MultiWorkerSparseSignStrategy, SparseSignStrategy
 
 __all__ = ["__version__", "ops", "policy", "sparse_sign_encode",
            "majority_vote", "SparseSignStrategy",
            "MultiWorkerSparseSignStrategy", "SparseSignOptimizer",
-           "CommunicationLogger", "BackupAndRestore", "Adversary"]
+           "SparseSignConfig", "CommunicationLogger", "BackupAndRestore",
+           "communication_stats"]

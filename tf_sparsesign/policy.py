@@ -1,11 +1,17 @@
 """How many entries each tensor sends (K), and what that costs in bits.
 
 One source of truth for the arithmetic the library, the accounting and the
-``plan`` command use. Per worker and step, uplink:
+``plan`` command use (no TensorFlow: ``plan`` imports only this). Per
+worker and step, uplink:
 
 * dense fp32 all-reduce payload: ``32 * N`` bits,
 * signSGD-MV (one sign per coordinate): ``N`` bits,
-* S3GD-MV with int32 codes (wire format v1): ``32 * sum(K_l)`` bits.
+* S3GD-MV with int32 codes (wire format v1): ``32 * sum(K_l)`` bits,
+* S3GD-MV with Rice codes: at most :func:`rice_max_words` words.
+
+What crosses one worker's link: a ring all-reduce of fp32 values sends
+:func:`dense_ring_bytes`; a ring all-gather of messages sends
+:func:`allgather_bytes` (every other worker's message once).
 
 So with int32 codes S3GD-MV sends fewer bits than signSGD-MV only when the
 overall density ``sum(K_l) / N`` is below 1/32 (~3.1%). The information
@@ -18,6 +24,9 @@ import math
 import numbers
 import warnings
 from typing import Sequence, Union
+
+from .constants import (MAX_ELEMENTS, RICE_HEADER_WORDS, RICE_LN_PHI_Q16,
+                        RICE_MAX_R)
 
 Density = Union[float, str]
 
@@ -134,3 +143,75 @@ def warn_if_wasteful(sizes: Sequence[int], ks: Sequence[int]) -> None:
             f"bits per step with int32 codes, more than signSGD-MV's {n} "
             "(one bit per coordinate). Below ~3.1% density int32 codes win; "
             "choose a smaller density or k.", UserWarning, stacklevel=3)
+
+
+def dense_ring_bytes(num_elements: int, num_replicas: int) -> int:
+    """Bytes one replica sends in a ring all-reduce of fp32 values:
+    ``2 (M-1)/M * 4 N``.
+
+    >>> dense_ring_bytes(1_000_000, 8)
+    7000000
+    """
+    r = max(int(num_replicas), 1)
+    return int(math.floor(2 * (r - 1) / r * 4 * num_elements))
+
+
+def allgather_bytes(message_bits: int, num_replicas: int) -> int:
+    """Bytes crossing one replica's link in a ring all-gather of messages of
+    ``message_bits`` each: every other replica's message once.
+
+    >>> allgather_bytes(3200, 8)
+    2800
+    """
+    return (max(int(num_replicas), 1) - 1) * int(message_bits) // 8
+
+
+def rice_parameter(n: int, count: int) -> int:
+    """The Rice parameter r for ``count`` entries among ``n`` positions.
+
+    The smallest ``r >= 0`` with ``count * 2**r >= ceil(ln(phi) * n)`` (phi
+    the golden ratio): the best power-of-two Golomb parameter for the
+    geometric gaps uniformly spread positions produce (Kiely 2004), in
+    integers so every implementation agrees. Each entry then costs
+    ``(gap >> r) + r + 2`` bits.
+
+    >>> rice_parameter(1_000_000, 10_000), rice_parameter(1_000_000, 1_000)
+    (6, 9)
+    """
+    n, count = int(n), int(count)
+    if count <= 0 or n <= 0:
+        return 0
+    n = min(n, MAX_ELEMENTS)
+    target = (n * RICE_LN_PHI_Q16 + 0xFFFF) >> 16
+    r = 0
+    while r < RICE_MAX_R and (count << r) < target:
+        r += 1
+    return r
+
+
+def _rice_max_stream_bits(n: int, count: int) -> int:
+    if count <= 0:
+        return 0
+    r = rice_parameter(n, count)
+    return count * (r + 2) + ((n - count) >> r)
+
+
+def rice_max_words(n: int, k: int) -> int:
+    """Most int32 words (header included) a Rice message of at most ``k``
+    entries over ``n`` positions can take, whatever the positions; every
+    worker's message is padded to this so the all-gather sees one shape
+    (about 5% above a typical message).
+
+    >>> rice_max_words(1_000_000, 10_000)  # vs 10_000 int32 codes
+    2987
+    """
+    n = min(max(int(n), 0), MAX_ELEMENTS)
+    kmax = min(max(int(k), 0), n)
+    bits = _rice_max_stream_bits(n, kmax)
+    target = (n * RICE_LN_PHI_Q16 + 0xFFFF) >> 16
+    for r in range(1, RICE_MAX_R + 1):  # the last count of each parameter
+        step = 1 << (r - 1)
+        last = min(kmax, (target + step - 1) // step - 1)
+        if last >= 0:
+            bits = max(bits, _rice_max_stream_bits(n, last))
+    return RICE_HEADER_WORDS + (bits + 31) // 32

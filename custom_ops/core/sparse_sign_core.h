@@ -3,7 +3,7 @@
 // No TensorFlow headers here on purpose: the TF kernels, the CUDA harness and
 // standalone tests all build against this file with a bare compiler.
 //
-// Wire format v1 (see DESIGN.md §2): a code is the int32
+// Wire format v1 (docs/WIRE.md): a code is the int32
 //   (flat_index << 1) | (value < 0 ? 1 : 0)
 // A message holds k codes ascending by index, padded at the tail with -1 when
 // fewer than k nonzero entries exist. Ties in |value| go to the lower index.

@@ -22,6 +22,7 @@ import tensorflow as tf  # noqa: E402
 import keras  # noqa: E402
 
 import tf_sparsesign  # noqa: E402
+from tf_sparsesign.integration.routing import aggregator_of  # noqa: E402
 
 BATCH_PER_WORKER = 4
 
@@ -135,10 +136,10 @@ def main():
             result[f"w{i}"] = w
         stats = tf_sparsesign.accounting.communication_stats(model.optimizer)
         result["bytes_sent"] = np.int64(stats["bytes_sent"])
-        agg = tf_sparsesign.hooks.aggregator_of(model.optimizer)
-        for slot in range(len(agg.memories)):
+        agg = aggregator_of(model.optimizer)
+        for slot in range(len(agg.state.memories)):
             result[f"m{slot}"] = np.stack(
-                [m.numpy() for m in agg.memory_values(slot)])
+                [m.numpy() for m in agg.state.memory_values(slot)])
     except Exception as exc:  # reported to the test, which asserts on it
         result["error"] = np.array(f"{type(exc).__name__}: {exc}")
     result["seconds"] = np.float64(time.time() - t0)

@@ -28,7 +28,7 @@ tf.config.experimental.enable_op_determinism()
 import keras  # noqa: E402
 
 import tf_sparsesign  # noqa: E402
-from tf_sparsesign import hooks  # noqa: E402
+from tf_sparsesign.integration.routing import aggregator_of  # noqa: E402
 
 keras.utils.set_random_seed(0)
 rng = np.random.default_rng(0)
@@ -61,10 +61,10 @@ if args.die_at:
 
 model.fit(x, y, batch_size=32, epochs=args.epochs, shuffle=False, verbose=0,
           callbacks=callbacks)
-agg = hooks.aggregator_of(model.optimizer)
+agg = aggregator_of(model.optimizer)
 result = {f"w{i}": w for i, w in enumerate(model.get_weights())}
-for slot in range(len(agg.memories)):
+for slot in range(len(agg.state.memories)):
     result[f"m{slot}"] = np.stack([m.numpy() for m in
-                                   agg.memory_values(slot)])
+                                   agg.state.memory_values(slot)])
 result["iterations"] = np.int64(model.optimizer.iterations.numpy())
 np.savez(args.out, **result)

@@ -14,65 +14,31 @@ W_max]`` in one call. Decoding validates everything and never reads past
 its input.
 
 The compiled kernels are used when the op library is available, else the
-NumPy reference (:mod:`tf_sparsesign.wire_reference`, same words) through
+NumPy reference (:mod:`tf_sparsesign.reference.rice`, same words) through
 ``tf.numpy_function``.
 """
 
 from __future__ import annotations
 
-import numbers
-
 import numpy as np
 import tensorflow as tf
 
+from .. import policy
+from ..constants import MAX_ELEMENTS, PAD_CODE, RICE_HEADER_WORDS
+from ..reference import rice as _ref
 from . import _library
-from . import wire_reference as _ref
+from ._args import as_int, check_on_invalid, int32_tensor
 
-__all__ = ["rice_encode", "rice_decode", "rice_parameter", "rice_max_words",
-           "HEADER_WORDS"]
-
-#: Words before the bit stream: length, entry count, tag (magic, version, r).
-HEADER_WORDS = _ref.HEADER_WORDS
+__all__ = ["rice_encode", "rice_decode", "rice_parameter", "rice_max_words"]
 
 tf.no_gradient("RiceEncode")
 tf.no_gradient("RiceDecode")
 
 
-def _as_int(value, what: str, low: int, high: int | None = None) -> int:
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
-        raise TypeError(f"{what} must be a Python int, got "
-                        f"{type(value).__name__}: {value!r}")
-    value = int(value)
-    if value < low or (high is not None and value > high):
-        bound = f"[{low}, {high}]" if high is not None else f">= {low}"
-        raise ValueError(f"{what} must be in {bound}, got {value}")
-    return value
-
-
-def rice_parameter(n: int, k: int) -> int:
-    """The Rice parameter r used for ``k`` entries among ``n`` positions.
-
-    The smallest ``r >= 0`` with ``2**r >= ln(phi) * n / k`` (phi the golden
-    ratio): the best power-of-two Golomb parameter for the geometric gaps
-    that uniformly spread positions produce. Each entry then costs
-    ``(gap >> r) + r + 2`` bits.
-
-    >>> from tf_sparsesign.wire import rice_parameter
-    >>> rice_parameter(1_000_000, 10_000), rice_parameter(1_000_000, 1_000)
-    (6, 9)
-    """
-    return _ref.rice_parameter(int(n), int(k))
-
-
-def rice_max_words(n: int, k: int) -> int:
-    """Most words (header included) a message of <= ``k`` entries over
-    ``n`` positions can take, whatever the positions; for allocation.
-
-    >>> from tf_sparsesign.wire import rice_max_words
-    >>> rice_max_words(1_000_000, 10_000)  # 10_000 int32 codes = 10_000 words
-    2987
-    """
-    return _ref.max_words(int(n), int(k))
+#: The Rice parameter for k entries among n positions (see policy).
+rice_parameter = policy.rice_parameter
+#: Most words a Rice message can take, for padding (see policy).
+rice_max_words = policy.rice_max_words
 
 
 def rice_encode(codes, num_elements: int, pad_to: int | None = None,
@@ -103,7 +69,7 @@ def rice_encode(codes, num_elements: int, pad_to: int | None = None,
     Example:
 
     >>> import tensorflow as tf
-    >>> from tf_sparsesign.wire import rice_encode, rice_decode
+    >>> from tf_sparsesign.ops import rice_encode, rice_decode
     >>> codes = tf.constant([3, 6, 41, -1], tf.int32)  # 1-, 3+, 20-, padding
     >>> words = rice_encode(codes, num_elements=100)
     >>> words.shape[0], int(words[0]), int(words[1])  # W, W, entries
@@ -113,17 +79,10 @@ def rice_encode(codes, num_elements: int, pad_to: int | None = None,
     >>> rice_encode(codes, 100, pad_to=6).numpy()[4:]  # zeros after W
     array([0, 0], dtype=int32)
     """
-    codes = tf.convert_to_tensor(codes)
-    if codes.dtype != tf.int32:
-        raise TypeError(f"rice_encode: codes must be int32, got "
-                        f"{codes.dtype.name}")
-    if codes.shape.rank is not None and codes.shape.rank != 1:
-        raise ValueError(f"rice_encode: codes must have shape [k], got "
-                         f"{codes.shape}")
-    n = _as_int(num_elements, "rice_encode: num_elements", 0,
-                _ref.MAX_ELEMENTS)
+    codes = int32_tensor(codes, "rice_encode: codes", {1: "[k]"})
+    n = as_int(num_elements, "rice_encode: num_elements", 0, MAX_ELEMENTS)
     if pad_to is not None:
-        pad_to = _as_int(pad_to, "rice_encode: pad_to", HEADER_WORDS)
+        pad_to = as_int(pad_to, "rice_encode: pad_to", RICE_HEADER_WORDS)
     lib = _library.load()
     with tf.name_scope(name or "rice_encode"):
         if lib is not None:
@@ -168,7 +127,7 @@ def rice_decode(words, num_elements: int, k: int, on_invalid: str = "raise",
     Example:
 
     >>> import tensorflow as tf
-    >>> from tf_sparsesign.wire import rice_encode, rice_decode
+    >>> from tf_sparsesign.ops import rice_encode, rice_decode
     >>> a = rice_encode(tf.constant([0, 9], tf.int32), 50)
     >>> b = rice_encode(tf.constant([97, -1], tf.int32), 50)
     >>> rows = tf.stack([a, tf.pad(b, [[0, 4 - b.shape[0]]])])  # pad to W=4
@@ -176,19 +135,11 @@ def rice_decode(words, num_elements: int, k: int, on_invalid: str = "raise",
     >>> codes.numpy().tolist(), valid.numpy().tolist()
     ([[0, 9], [97, -1]], [True, True])
     """
-    words = tf.convert_to_tensor(words)
-    if words.dtype != tf.int32:
-        raise TypeError(f"rice_decode: words must be int32, got "
-                        f"{words.dtype.name}")
-    if words.shape.rank is not None and words.shape.rank not in (1, 2):
-        raise ValueError(f"rice_decode: words must have shape [W] or [M, W], "
-                         f"got {words.shape}")
-    n = _as_int(num_elements, "rice_decode: num_elements", 0,
-                _ref.MAX_ELEMENTS)
-    k = _as_int(k, "rice_decode: k", 0)
-    if on_invalid not in ("raise", "drop"):
-        raise ValueError(f"rice_decode: on_invalid must be 'raise' or 'drop', "
-                         f"got {on_invalid!r}")
+    words = int32_tensor(words, "rice_decode: words", {1: "[W]",
+                                                       2: "[M, W]"})
+    n = as_int(num_elements, "rice_decode: num_elements", 0, MAX_ELEMENTS)
+    k = as_int(k, "rice_decode: k", 0)
+    check_on_invalid(on_invalid, "rice_decode")
     lib = _library.load()
     with tf.name_scope(name or "rice_decode"):
         if lib is not None:
@@ -225,7 +176,7 @@ def _reference_encode(codes, n: int):
 def _reference_decode(words, n: int, k: int, on_invalid: str):
     def run(w):
         rows = w.reshape(-1, w.shape[-1])
-        codes = np.full((rows.shape[0], k), _ref.PAD_CODE, np.int32)
+        codes = np.full((rows.shape[0], k), PAD_CODE, np.int32)
         valid = np.zeros(rows.shape[0], bool)
         first_error = b""
         for i, row in enumerate(rows):

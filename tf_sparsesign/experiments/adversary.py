@@ -1,14 +1,16 @@
-"""A test/experiment hook that makes chosen replicas misbehave.
+"""An adversary hook that makes chosen replicas misbehave.
 
-**For robustness experiments and tests only; off by default.** As in the
-authors' reference simulation (chanho26/SignSGD_Codec): ``"signflip"``
-sends every sign inverted (the reference's ``det`` attack), ``"random"``
-sends random signs (``sto``). ``"garbage"`` sends a malformed message
-(indices out of range), to exercise ``on_invalid="drop"``.
+**For robustness experiments and tests only; off by default.** Passed as
+``adversary=`` to any entry point, it implements the aggregation's hook
+(:mod:`tf_sparsesign.aggregation.adversary_hook`). As in the authors'
+reference simulation (chanho26/SignSGD_Codec): ``"signflip"`` sends every
+sign inverted (the reference's ``det`` attack), ``"random"`` sends random
+signs (``sto``). ``"garbage"`` sends a malformed message (indices out of
+range, or a scrambled Rice stream), to exercise ``on_invalid="drop"``.
 
 Example:
 
->>> from tf_sparsesign.adversary import Adversary
+>>> from tf_sparsesign.experiments import Adversary
 >>> Adversary("signflip", replicas=(0, 3))
 Adversary(mode='signflip', replicas=(0, 3), seed=0)
 """
@@ -24,7 +26,7 @@ MODES = ("signflip", "random", "garbage")
 
 @dataclasses.dataclass(frozen=True)
 class Adversary:
-    """Which replicas misbehave and how (see module docstring).
+    """Which replicas misbehave and how (see the module docstring).
 
     Attributes:
       mode: ``"signflip"``, ``"random"`` or ``"garbage"``.
@@ -52,39 +54,47 @@ class Adversary:
         return tf.reduce_any(tf.equal(me, tf.constant(self.replicas or (-1,),
                                                       tf.int32)))
 
-    def corrupt_codes(self, codes: tf.Tensor, num_elements: int) -> tf.Tensor:
-        """The message codes (no header) this replica actually sends."""
+    def corrupt_selection(self, codes, values, num_elements: int):
+        """Flipped or random signs (codes, and values if any)."""
+        if self.mode == "garbage":  # malformed at the message level instead
+            return codes, values
         live = codes >= 0
         if self.mode == "signflip":
             bad = tf.where(live, tf.bitwise.bitwise_xor(codes, 1), codes)
-        elif self.mode == "random":
+        else:
             bits = tf.random.stateless_uniform(
                 tf.shape(codes), seed=[self.seed, 1], minval=0, maxval=2,
                 dtype=tf.int32)
             bad = tf.where(live, tf.bitwise.bitwise_or(
                 tf.bitwise.bitwise_and(codes, -2), bits), codes)
-        else:  # garbage: every index out of range
-            bad = tf.fill(tf.shape(codes), 2 * num_elements)
-        return tf.where(self._is_me(), bad, codes)
+        if values is not None:
+            values = self.corrupt_gradients([values])[0]
+        return tf.where(self._is_me(), bad, codes), values
 
-    def corrupt_words(self, words: tf.Tensor) -> tf.Tensor:
-        """A Rice-coded message of a ``"garbage"`` replica: scrambled words
-        (other modes act on the codes before encoding)."""
+    def corrupt_message(self, words, codec: str, num_elements: int):
+        """A ``"garbage"`` replica's message: every int32 code out of range,
+        or a scrambled Rice stream."""
         if self.mode != "garbage":
             return words
-        bad = tf.bitwise.bitwise_xor(words, 0x2545F491)
+        if codec == "int32":
+            bad = tf.fill(tf.shape(words), 2 * num_elements)
+        else:
+            bad = tf.bitwise.bitwise_xor(words, 0x2545F491)
         return tf.where(self._is_me(), bad, words)
 
-    def corrupt_values(self, values: tf.Tensor) -> tf.Tensor:
-        """Dense gradients or sent values of a misbehaving replica."""
+    def corrupt_gradients(self, grads):
+        """Dense gradients (or sent values) of a misbehaving replica:
+        negated, random signs, or NaN."""
+        return [tf.where(self._is_me(), self._bad_values(g), g)
+                for g in grads]
+
+    def _bad_values(self, values):
         if self.mode == "signflip":
-            bad = -values
-        elif self.mode == "random":
+            return -values
+        if self.mode == "random":
             signs = tf.random.stateless_uniform(
                 tf.shape(values), seed=[self.seed, 2], minval=0, maxval=2,
                 dtype=tf.int32)
-            bad = tf.abs(values) * tf.cast(2 * signs - 1, values.dtype)
-        else:
-            bad = tf.fill(tf.shape(values), tf.constant(float("nan"),
-                                                        values.dtype))
-        return tf.where(self._is_me(), bad, values)
+            return tf.abs(values) * tf.cast(2 * signs - 1, values.dtype)
+        return tf.fill(tf.shape(values), tf.constant(float("nan"),
+                                                     values.dtype))

@@ -1,7 +1,7 @@
 """The two primitives of S3GD-MV: top-K sign encoding and majority vote.
 
 Both run the compiled C++ kernels when the op library is available and the
-pure-TensorFlow reference (:mod:`tf_sparsesign.reference`, identical results)
+pure-TensorFlow reference (:mod:`tf_sparsesign.reference.sign`, identical results)
 otherwise, after one warning that says how to build.
 
 Wire format v1: a code is the int32 ``(flat_index << 1) | (value < 0)``; a
@@ -10,19 +10,14 @@ message is ``k`` codes ascending by index, padded at the tail with ``-1``.
 
 from __future__ import annotations
 
-import numbers
-
 import tensorflow as tf
 
-from . import _library, reference
+from ..constants import MAX_ELEMENTS
+from ..reference import sign as reference
+from . import _library
+from ._args import as_int, check_on_invalid, int32_tensor
 
-__all__ = ["sparse_sign_encode", "majority_vote", "is_compiled",
-           "PAD_CODE", "MAX_ELEMENTS"]
-
-#: Code that fills the slots of a message beyond its nonzero entries.
-PAD_CODE = reference.PAD_CODE
-#: Tensors must have fewer elements than this (codes are int32).
-MAX_ELEMENTS = reference.MAX_ELEMENTS
+__all__ = ["sparse_sign_encode", "majority_vote", "is_compiled"]
 
 _FLOATS = (tf.float16, tf.bfloat16, tf.float32, tf.float64)
 
@@ -38,13 +33,6 @@ def is_compiled() -> bool:
 
 def _static_size(x: tf.Tensor) -> int | None:
     return x.shape.num_elements()
-
-
-def _as_int(value, what: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
-        raise TypeError(f"{what} must be a Python int (the output shape is "
-                        f"static), got {type(value).__name__}: {value!r}")
-    return int(value)
 
 
 def sparse_sign_encode(x, k: int, *, return_residual: bool = False,
@@ -86,7 +74,7 @@ def sparse_sign_encode(x, k: int, *, return_residual: bool = False,
     if x.dtype not in _FLOATS:
         raise TypeError("sparse_sign_encode: x must be float16, bfloat16, "
                         f"float32 or float64, got {x.dtype.name}")
-    k = _as_int(k, "sparse_sign_encode: k")
+    k = as_int(k, "sparse_sign_encode: k")
     n = _static_size(x)
     if k < 0 or (n is not None and k > n):
         raise ValueError(f"sparse_sign_encode: k must satisfy 0 <= k <= N = "
@@ -139,20 +127,12 @@ def majority_vote(codes, num_elements: int, weights=None,
     >>> majority_vote(codes, 4).numpy()
     array([ 1.,  0., -1.,  1.], dtype=float32)
     """
-    codes = tf.convert_to_tensor(codes)
-    if codes.dtype != tf.int32:
-        raise TypeError(f"majority_vote: codes must be int32, got "
-                        f"{codes.dtype.name}")
-    if codes.shape.rank is not None and codes.shape.rank != 2:
-        raise ValueError(f"majority_vote: codes must have shape [M, k], got "
-                         f"shape {codes.shape}")
-    num_elements = _as_int(num_elements, "majority_vote: num_elements")
+    codes = int32_tensor(codes, "majority_vote: codes", {2: "[M, k]"})
+    num_elements = as_int(num_elements, "majority_vote: num_elements")
     if not 0 <= num_elements <= MAX_ELEMENTS:
         raise ValueError(f"majority_vote: num_elements must be in [0, 2**30]"
                          f", got {num_elements}")
-    if on_invalid not in ("raise", "drop"):
-        raise ValueError(f"majority_vote: on_invalid must be 'raise' or "
-                         f"'drop', got {on_invalid!r}")
+    check_on_invalid(on_invalid, "majority_vote")
     if weights is not None:
         weights = tf.convert_to_tensor(weights)
         if weights.dtype != tf.float32:

@@ -1,4 +1,4 @@
-"""``tf-sparsesign sweep``: train one model with several methods, log it all.
+"""One training run of a sweep: a method, a data split, a seed -> CSV rows.
 
 Every run goes through the library's real code path: a
 :class:`~tf_sparsesign.SparseSignStrategy` over ``M`` logical CPU devices
@@ -14,11 +14,7 @@ gradient, as in ``model.fit``). ``eval_every`` steps run inside one
 from :func:`tf_sparsesign.accounting.communication_stats` at every
 evaluation point.
 
-Methods (``--methods``): ``dense`` (``dense=True``: the Keras dense
-all-reduce), ``signsgd`` (signSGD-MV: ``density=1``, no error feedback),
-``s3gd`` / ``s3gd-noef`` (S3GD-MV with / without error feedback at each of
-``--densities``), ``topk`` (top-K SGD with error feedback sending values,
-``method="topk_values"``), ``randomk`` (``method="random_k"``, no memory).
+The methods compared are in :mod:`.methods`.
 
 CSV columns (one row per evaluation point, :data:`COLUMNS`):
 
@@ -41,115 +37,20 @@ CSV columns (one row per evaluation point, :data:`COLUMNS`):
 
 from __future__ import annotations
 
-import csv
 import dataclasses
-import os
 import time
-from typing import Callable, Iterable, Sequence
+from typing import Callable, Sequence
 
 import numpy as np
 
 from . import datasets
+from .methods import Method
 
 COLUMNS = ("data", "split", "labels_per_worker", "workers", "hidden",
            "params", "batch", "steps_total", "method", "label", "density",
            "error_feedback", "lr", "seed", "step", "test_accuracy",
            "test_loss", "train_loss", "bits_sent_per_worker",
            "message_bits_per_worker", "dense_bits_per_worker", "wall_s")
-
-METHOD_NAMES = ("dense", "signsgd", "s3gd", "s3gd-noef", "topk", "randomk")
-
-#: Default learning-rate grids per method family (sign methods move every
-#: chosen coordinate by exactly lr, so they need much smaller rates).
-DEFAULT_LRS = {
-    "dense": (0.03, 0.1, 0.3),
-    "signsgd": (1e-4, 3e-4, 1e-3),
-    "s3gd": (1e-3, 3e-3, 1e-2),
-    "s3gd-noef": (1e-3, 3e-3, 1e-2),
-    "topk": (0.3, 1.0, 3.0),
-    "randomk": (1e-3, 3e-3, 1e-2),
-}
-
-
-@dataclasses.dataclass(frozen=True)
-class Method:
-    """One compared method; ``family`` is a key of :data:`DEFAULT_LRS`.
-
-    >>> Method("s3gd", 0.01).label
-    'S3GD-MV 1% EF'
-    """
-
-    family: str
-    density: float = 1.0
-
-    def __post_init__(self):
-        if self.family not in METHOD_NAMES:
-            raise ValueError(f"unknown method {self.family!r}; expected one "
-                             f"of {METHOD_NAMES}")
-        if not 0 < self.density <= 1:
-            raise ValueError(f"density must be in (0, 1], got "
-                             f"{self.density}")
-
-    @property
-    def name(self) -> str:
-        return {"dense": "dense", "signsgd": "signsgd_mv", "s3gd": "s3gd_mv",
-                "s3gd-noef": "s3gd_mv", "topk": "topk_values",
-                "randomk": "random_k"}[self.family]
-
-    @property
-    def error_feedback(self) -> bool:
-        return self.family in ("s3gd", "topk")
-
-    @property
-    def label(self) -> str:
-        pct = f"{self.density * 100:g}%"
-        return {"dense": "dense SGD", "signsgd": "signSGD-MV",
-                "s3gd": f"S3GD-MV {pct} EF",
-                "s3gd-noef": f"S3GD-MV {pct} no EF",
-                "topk": f"top-K values {pct} EF",
-                "randomk": f"random-K {pct}"}[self.family]
-
-    def strategy(self, devices, seed: int = 0):
-        """A fresh :class:`~tf_sparsesign.SparseSignStrategy` for this
-        method over ``devices``."""
-        from .strategy import SparseSignStrategy
-
-        if self.family == "dense":
-            s = SparseSignStrategy(dense=True, devices=devices)
-        else:
-            method = {"topk": "topk_values",
-                      "randomk": "random_k"}.get(self.family, "sign_vote")
-            s = SparseSignStrategy(self.density,
-                                   error_feedback=self.error_feedback,
-                                   method=method, devices=devices)
-        # random_k's coordinate choice follows the run's seed.
-        s.sparse_sign_config = dataclasses.replace(s.sparse_sign_config,
-                                                   seed=int(seed))
-        return s
-
-
-def expand_methods(names: Sequence[str], densities: Sequence[float],
-                   baseline_density: float = 0.01) -> list[Method]:
-    """The runs' methods: s3gd/s3gd-noef once per density, topk/randomk at
-    ``baseline_density``; ``name:d1,d2`` gives a method its own densities.
-
-    >>> [m.label for m in expand_methods(["dense", "s3gd"], [0.01, 0.1])]
-    ['dense SGD', 'S3GD-MV 1% EF', 'S3GD-MV 10% EF']
-    >>> [m.label for m in expand_methods(["s3gd-noef:0.01"], [0.1])]
-    ['S3GD-MV 1% no EF']
-    """
-    out = []
-    for token in names:
-        name, _, own = token.partition(":")
-        if own:  # "s3gd-noef:0.01" or "topk:0.01,0.1": densities of its own
-            out += [Method(name, float(d)) for d in own.split(",")]
-        elif name in ("s3gd", "s3gd-noef"):
-            out += [Method(name, float(d)) for d in densities]
-        elif name in ("topk", "randomk"):
-            out.append(Method(name, float(baseline_density)))
-        else:
-            out.append(Method(name))
-    return out
 
 
 @dataclasses.dataclass(frozen=True)
@@ -225,13 +126,16 @@ def build_model(inputs: int, hidden: int, classes: int):
 
 
 def train(data: datasets.Data, setting: Setting, devices: Sequence[str],
-          eval_every: int, on_progress: Callable[[int], None] | None = None
-          ) -> tuple[list[dict], dict]:
-    """Runs one setting; returns (CSV rows, final communication stats)."""
+          eval_every: int, on_progress: Callable[[int], None] | None = None,
+          **settings) -> tuple[list[dict], dict]:
+    """Runs one setting; returns (CSV rows, final communication stats).
+
+    ``settings`` go to the strategy besides the method's own (e.g.
+    ``vote="weighted"``, ``adversary=...``)."""
     import keras
     import tensorflow as tf
 
-    from .accounting import communication_stats
+    from ..accounting import communication_stats
 
     s, m = setting, setting.workers
     if eval_every <= 0:
@@ -240,7 +144,7 @@ def train(data: datasets.Data, setting: Setting, devices: Sequence[str],
                                     s.labels_per_worker, seed=s.seed)
     indices = datasets.batch_indices(shards, s.steps, s.batch, seed=s.seed)
     keras.utils.set_random_seed(s.seed)
-    strategy = s.method.strategy(list(devices), seed=s.seed)
+    strategy = s.method.strategy(list(devices), seed=s.seed, **settings)
     with strategy.scope():
         model = build_model(data.x_train.shape[1], s.hidden,
                             data.num_classes)
@@ -322,146 +226,8 @@ def _message_bits(method: Method, stats: dict, params: int) -> int:
     ``32 N`` per step (:func:`policy.bits_dense`; the dense path's
     ``message_bytes`` counter accumulates instead of holding the last
     message, so it is not used here)."""
-    from . import policy
+    from .. import policy
 
     if method.family == "dense":
         return policy.bits_dense(params) * stats["steps"]
     return 8 * stats["message_bytes"] * stats["steps"]
-
-
-# -- the sweep ------------------------------------------------------------
-
-def read_rows(path: str) -> list[dict]:
-    """The CSV's rows (empty when the file does not exist)."""
-    if not os.path.exists(path):
-        return []
-    with open(path, newline="") as f:
-        return list(csv.DictReader(f))
-
-
-def append_rows(path: str, rows: Iterable[dict]) -> None:
-    """Appends rows (writing the header for a new file)."""
-    new = not os.path.exists(path) or os.path.getsize(path) == 0
-    with open(path, "a", newline="") as f:
-        w = csv.DictWriter(f, fieldnames=COLUMNS)
-        if new:
-            w.writeheader()
-        for row in rows:
-            w.writerow({k: row[k] for k in COLUMNS})
-
-
-def final_accuracy(rows: list[dict], key: tuple) -> float | None:
-    """Test accuracy at the last step of the run with ``key``."""
-    done = [r for r in rows if row_key(r) == key and
-            int(r["step"]) == int(r["steps_total"])]
-    return float(done[-1]["test_accuracy"]) if done else None
-
-
-@dataclasses.dataclass
-class SweepConfig:
-    """The sweep's settings (the CLI flags)."""
-
-    data: str = "digits"
-    splits: tuple = ("iid",)
-    labels_per_worker: int = 2
-    workers: int = 4
-    hidden: int = 32
-    batch: int = 32
-    steps: int = 200
-    eval_every: int = 50
-    methods: tuple = ("dense", "signsgd", "s3gd")
-    densities: tuple = (0.01,)
-    baseline_density: float = 0.01
-    lrs: dict = dataclasses.field(default_factory=dict)
-    seeds: tuple = (0,)
-    out: str = "sweep-out"
-
-    def lr_grid(self, method: Method) -> tuple:
-        return tuple(self.lrs.get(method.family,
-                                  DEFAULT_LRS[method.family]))
-
-
-def run_sweep(cfg: SweepConfig, progress: bool = True,
-              log: Callable[[str], None] = print, report: bool = True) -> str:
-    """Runs every missing setting of ``cfg``, then writes the report.
-
-    Learning rate: for each (split, method) every rate of the grid runs on
-    the first seed; the one with the best final test accuracy (ties: the
-    smaller rate) runs on the other seeds. Settings whose final row is
-    already in ``<out>/results.csv`` are skipped, so an interrupted sweep
-    resumes where it stopped. Returns the CSV path.
-    """
-    os.makedirs(cfg.out, exist_ok=True)
-    path = os.path.join(cfg.out, "results.csv")
-    devices = ensure_devices(cfg.workers)
-    data = datasets.load(cfg.data)
-    methods = expand_methods(cfg.methods, cfg.densities, cfg.baseline_density)
-    rows = read_rows(path)
-    done = {row_key(r) for r in rows if int(r["step"]) == int(
-        r["steps_total"])}
-
-    def setting(split, method, lr, seed):
-        return Setting(cfg.data, split, cfg.labels_per_worker, cfg.workers,
-                       cfg.hidden, cfg.batch, cfg.steps, method, float(lr),
-                       int(seed))
-
-    plan = [(split, m) for split in cfg.splits for m in methods]
-    total = sum(len(cfg.lr_grid(m)) + len(cfg.seeds) - 1 for _, m in plan)
-    bar = _bar(total * cfg.steps, progress)
-    first, others = cfg.seeds[0], cfg.seeds[1:]
-    try:
-        for split, method in plan:
-            grid = cfg.lr_grid(method)
-            for lr in grid:
-                rows += _run_once(data, setting(split, method, lr, first),
-                                  devices, cfg, done, path, bar, log)
-            accs = [(final_accuracy(rows, setting(split, method, lr,
-                                                  first).key()), -lr, lr)
-                    for lr in grid]
-            best = max(accs)[2]
-            for seed in others:
-                rows += _run_once(data, setting(split, method, best, seed),
-                                  devices, cfg, done, path, bar, log)
-    finally:
-        bar.close()
-    if report:
-        from . import reporting  # matplotlib only now
-
-        reporting.write_report(cfg, read_rows(path))
-    return path
-
-
-def _run_once(data, s: Setting, devices, cfg, done, path, bar, log):
-    if s.key() in done:
-        bar.update(s.steps)
-        return []
-    bar.set_description(f"{s.split} {s.method.label} lr={s.lr:g} "
-                        f"seed={s.seed}")
-    rows, _ = train(data, s, devices, cfg.eval_every, bar.update)
-    append_rows(path, rows)
-    done.add(s.key())
-    last = rows[-1]
-    log(f"{s.split:6s} {s.method.label:22s} lr={s.lr:<7g} seed={s.seed} "
-        f"acc={last['test_accuracy']:.4f} "
-        f"bits/worker={last['bits_sent_per_worker']:.3e} "
-        f"({last['wall_s']:.1f} s)")
-    return [{k: str(v) for k, v in r.items()} for r in rows]
-
-
-class _NoBar:
-    def update(self, n=1):
-        pass
-
-    def set_description(self, text):
-        pass
-
-    def close(self):
-        pass
-
-
-def _bar(total, progress):
-    if not progress:
-        return _NoBar()
-    from tqdm import tqdm
-
-    return tqdm(total=total, unit="step", dynamic_ncols=True)

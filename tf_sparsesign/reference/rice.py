@@ -13,54 +13,16 @@ import bisect
 
 import numpy as np
 
-PAD_CODE = -1
-MAX_ELEMENTS = 1 << 30
-HEADER_WORDS = 3
-#: Tag word without r: magic 0x5269 ("Ri"), version 1, then r in the low byte.
-TAG_BASE = (0x5269 << 16) | (1 << 8)
-_MAX_R = 30
-_LN_PHI_NUM = 31537  # ln(golden ratio) ~ 31537 / 2**16
+from ..constants import (MAX_ELEMENTS, PAD_CODE, RICE_HEADER_WORDS as
+                         HEADER_WORDS, RICE_TAG_BASE as TAG_BASE)
+from ..policy import rice_max_words as max_words, rice_parameter
+
+__all__ = ["encode", "decode", "decode_or_drop", "max_words",
+           "rice_parameter", "RiceFormatError"]
 
 
 class RiceFormatError(ValueError):
     """Codes cannot be encoded, or words are not a valid Rice message."""
-
-
-def rice_parameter(n: int, count: int) -> int:
-    """Smallest r >= 0 with ``count * 2**r >= ceil(ln(phi) * n)``.
-
-    The optimal power-of-two Golomb parameter for geometric gaps of mean
-    ~n/count (Kiely 2004), in integers so every implementation agrees.
-    """
-    if count <= 0 or n <= 0:
-        return 0
-    n = min(n, MAX_ELEMENTS)
-    target = (n * _LN_PHI_NUM + 0xFFFF) >> 16
-    r = 0
-    while r < _MAX_R and (count << r) < target:
-        r += 1
-    return r
-
-
-def _max_stream_bits(n: int, count: int) -> int:
-    if count <= 0:
-        return 0
-    r = rice_parameter(n, count)
-    return count * (r + 2) + ((n - count) >> r)
-
-
-def max_words(n: int, k: int) -> int:
-    """Upper bound on the words of a message of <= k entries over n."""
-    n = min(max(n, 0), MAX_ELEMENTS)
-    kmax = min(max(k, 0), n)
-    bits = _max_stream_bits(n, kmax)
-    target = (n * _LN_PHI_NUM + 0xFFFF) >> 16
-    for r in range(1, _MAX_R + 1):  # the last count of each parameter value
-        step = 1 << (r - 1)
-        last = min(kmax, (target + step - 1) // step - 1)
-        if last >= 0:
-            bits = max(bits, _max_stream_bits(n, last))
-    return HEADER_WORDS + (bits + 31) // 32
 
 
 def _entries(codes: np.ndarray, n: int) -> np.ndarray:

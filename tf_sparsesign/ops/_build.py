@@ -41,12 +41,13 @@ class BuildError(RuntimeError):
 def source_dir() -> Path:
     """Where the C++ sources are: ``custom_ops/`` beside the package
     (a source checkout or an editable install), or inside it (a wheel)."""
-    here = Path(__file__).resolve().parent
-    for candidate in (here.parent / "custom_ops", here / "custom_ops"):
+    package = Path(__file__).resolve().parents[1]
+    for candidate in (package.parent / "custom_ops",
+                      package / "custom_ops"):
         if (candidate / CORE_SOURCES[0]).is_file():
             return candidate
     raise BuildError(
-        f"C++ sources not found next to {here}; expected custom_ops/ with "
+        f"C++ sources not found next to {package}; expected custom_ops/ with "
         f"{', '.join(CORE_SOURCES + TF_SOURCES)}")
 
 

@@ -11,8 +11,7 @@ from __future__ import annotations
 
 import tensorflow as tf
 
-PAD_CODE = -1
-MAX_ELEMENTS = 1 << 30
+from ..constants import MAX_ELEMENTS, PAD_CODE
 
 
 def sparse_sign_encode(x: tf.Tensor, k: int, return_residual: bool = False):

@@ -1,8 +1,7 @@
 """``tf-sparsesign plan``: what each method costs on the wire, before training.
 
-All bit counts come from :mod:`tf_sparsesign.policy` and
-:func:`tf_sparsesign.collective.dense_ring_bytes` (the same functions the
-library's accounting uses), so the numbers printed here are the numbers
+All bit and byte counts come from :mod:`tf_sparsesign.policy` (the same
+functions the library's accounting uses), so the numbers printed here are the numbers
 ``communication_stats`` reports after a real run with the same settings.
 
 Collective model (per worker, per step, what crosses one worker's link):
@@ -34,7 +33,7 @@ from __future__ import annotations
 import dataclasses
 import re
 
-from . import policy
+from .. import policy
 
 #: Multipliers of the SI and binary prefixes accepted in units.
 _PREFIX = {"": 1.0, "k": 1e3, "K": 1e3, "M": 1e6, "G": 1e9, "T": 1e12,
@@ -121,9 +120,7 @@ class PlanRow:
         return self.message_bits / 8
 
 
-def _gather_bytes(message_bits: int, workers: int) -> int:
-    """Bytes one worker's link carries in a ring all-gather."""
-    return (workers - 1) * message_bits // 8
+_gather_bytes = policy.allgather_bytes
 
 
 def plan(params: int | None, workers: int, densities=(0.01, 0.001, "auto"),
@@ -156,10 +153,8 @@ def plan(params: int | None, workers: int, densities=(0.01, 0.001, "auto"),
         raise ValueError(f"params must be a positive int, got {params}")
     if m <= 0:
         raise ValueError(f"workers must be a positive int, got {workers}")
-    from .collective import dense_ring_bytes
-
     rows = [PlanRow("dense fp32 (all-reduce)", 1.0, n, policy.bits_dense(n),
-                    dense_ring_bytes(n, m), None)]
+                    policy.dense_ring_bytes(n, m), None)]
     sign_bits = policy.bits_signsgd(n)
     rows.append(PlanRow("signSGD-MV (1 bit/coord)", 1.0, n, sign_bits,
                         _gather_bytes(sign_bits, m), float(n)))

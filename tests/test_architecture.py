@@ -1,0 +1,252 @@
+"""The package keeps its shape: no import cycles, the library apart from the
+experiments, private Keras/TF names in one module, small modules, one
+configuration surface, and guards around the Keras routing."""
+
+import ast
+from pathlib import Path
+
+import pytest
+import tensorflow as tf
+import keras
+
+import tf_sparsesign
+from tf_sparsesign import config as config_lib
+from tf_sparsesign.aggregation import registry
+from tf_sparsesign.integration import _patches
+
+PACKAGE = Path(tf_sparsesign.__file__).resolve().parent
+MAX_MODULE_LINES = 320   # "about 300"
+MAX_CLASS_LINES = 160    # "about 150"
+DEVICES = [f"/cpu:{i}" for i in range(4)]
+
+
+def modules():
+    for path in sorted(PACKAGE.rglob("*.py")):
+        rel = path.relative_to(PACKAGE.parent).with_suffix("")
+        name = ".".join(rel.parts)
+        if name.endswith(".__init__"):
+            name = name[:-len(".__init__")]
+        yield name, path
+
+
+KNOWN = dict(modules())
+#: Underscore names that are public API (namedtuple methods).
+PUBLIC_UNDERSCORE = {"_replace", "_asdict", "_fields", "_make"}
+
+
+def imports_of(name, path):
+    """Package modules ``name`` imports, at any depth of the file."""
+    is_package = path.name == "__init__.py"
+    out = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            out |= {a.name for a in node.names
+                    if a.name.startswith("tf_sparsesign")}
+        elif isinstance(node, ast.ImportFrom):
+            if node.level:
+                base = name.split(".")
+                base = base[:len(base) - node.level + (1 if is_package
+                                                       else 0)]
+                target = ".".join(base + ([node.module] if node.module
+                                          else []))
+            else:
+                target = node.module or ""
+            if target.startswith("tf_sparsesign"):
+                # "from pkg import module" imports the module (and, like
+                # every import, its parent packages: not counted here);
+                # "from pkg import name" reads pkg itself.
+                for a in node.names:
+                    sub = f"{target}.{a.name}"
+                    out.add(sub if sub in KNOWN else target)
+    return {m for m in out if m in KNOWN and m != name}
+
+
+def import_graph():
+    return {name: imports_of(name, path) for name, path in modules()}
+
+
+def test_no_import_cycle_anywhere_in_the_package():
+    graph = import_graph()
+    # A package imports its parents implicitly; count only explicit edges.
+    state, stack = {}, []
+
+    def visit(node):
+        state[node] = "open"
+        stack.append(node)
+        for nxt in sorted(graph[node]):
+            if state.get(nxt) == "open":
+                cycle = stack[stack.index(nxt):] + [nxt]
+                pytest.fail("import cycle: " + " -> ".join(cycle))
+            if nxt not in state:
+                visit(nxt)
+        stack.pop()
+        state[node] = "done"
+
+    for node in sorted(graph):
+        if node not in state:
+            visit(node)
+
+
+def test_the_library_never_imports_the_experiments():
+    graph = import_graph()
+    for name, deps in graph.items():
+        if name.startswith("tf_sparsesign.experiments") or \
+                name == "tf_sparsesign.__main__":
+            continue  # the experiments, and the program that runs them
+        bad = sorted(d for d in deps
+                     if d.startswith("tf_sparsesign.experiments"))
+        assert not bad, f"{name} imports {bad}"
+
+
+def private_touches(path):
+    """Imports of keras.src / tensorflow.python, and attributes with one
+    leading underscore read from anything but self/cls/a module alias."""
+    tree = ast.parse(path.read_text())
+    aliases = {a.asname or a.name for n in ast.walk(tree)
+               if isinstance(n, (ast.Import, ast.ImportFrom))
+               for a in n.names}
+    found = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom) and node.module and \
+                node.module.startswith(("keras.src", "tensorflow.python")):
+            found.append(node.module)
+        if isinstance(node, ast.Import):
+            found += [a.name for a in node.names if a.name.startswith(
+                ("keras.src", "tensorflow.python"))]
+        if isinstance(node, ast.Attribute) and node.attr.startswith("_") \
+                and not node.attr.startswith("__") and \
+                node.attr not in PUBLIC_UNDERSCORE:
+            owner = node.value
+            if isinstance(owner, ast.Name) and (
+                    owner.id in ("self", "cls") or owner.id in aliases):
+                continue
+            found.append(node.attr)
+    return found
+
+
+def test_private_keras_and_tf_names_only_in_patches():
+    for name, path in modules():
+        if name == "tf_sparsesign.integration._patches":
+            continue
+        assert private_touches(path) == [], name
+    # ... and the detector does see them where they are.
+    touched = private_touches(PACKAGE / "integration" / "_patches.py")
+    assert "keras.src.utils" in touched and "_var_key" in touched
+
+
+def test_modules_and_classes_stay_small():
+    for name, path in modules():
+        text = path.read_text()
+        assert len(text.splitlines()) <= MAX_MODULE_LINES, name
+        for node in ast.walk(ast.parse(text)):
+            if isinstance(node, ast.ClassDef):
+                lines = node.end_lineno - node.lineno + 1
+                assert lines <= MAX_CLASS_LINES, f"{name}.{node.name}"
+
+
+def test_registry_names_are_the_settings_choices_and_load():
+    assert config_lib.CHOICES["method"] == tuple(registry.METHODS)
+    assert config_lib.CHOICES["wire"] == tuple(registry.CODECS)
+    assert config_lib.CHOICES["vote"] == tuple(registry.VOTES)
+    for spec in (*registry.METHODS.values(), *registry.VOTES.values(),
+                 registry.VALUES_COMBINER):
+        assert isinstance(registry.load(spec), type), spec
+    for spec in registry.CODECS.values():
+        codec = registry.load(spec)(1000, 10, False)
+        assert codec.words > 0 and codec.name in registry.CODECS
+
+
+# -- one configuration surface -------------------------------------------
+
+NON_DEFAULT = dict(k=7, error_feedback=False, on_invalid="drop",
+                   wire="rice", method="random_k", vote="weighted", seed=3)
+
+
+def entry_points():
+    return {
+        "SparseSignStrategy": lambda **kw: tf_sparsesign.SparseSignStrategy(
+            devices=DEVICES[:2], **kw),
+        "SparseSignOptimizer": lambda **kw: tf_sparsesign.SparseSignOptimizer(
+            keras.optimizers.SGD(), **kw),
+    }
+
+
+def test_every_entry_point_takes_every_setting_and_documents_it():
+    expected = config_lib.SparseSignConfig(density=0.05, **NON_DEFAULT)
+    for name, make in entry_points().items():
+        made = make(density=0.05, **NON_DEFAULT)
+        assert made.sparse_sign_config == expected, name
+    for cls in (tf_sparsesign.SparseSignStrategy,
+                tf_sparsesign.MultiWorkerSparseSignStrategy,
+                tf_sparsesign.SparseSignOptimizer):
+        assert "{{settings}}" not in cls.__doc__
+        for field in config_lib.FIELDS:
+            assert f"      {field}: " in cls.__doc__, (cls.__name__, field)
+
+
+def test_unknown_setting_names_the_valid_ones():
+    for name, make in entry_points().items():
+        with pytest.raises(TypeError, match=r"unknown setting\(s\) "
+                                            r"\['densty'\].*density, k,"):
+            make(densty=0.1)
+
+
+def test_wrapper_config_round_trips_every_setting():
+    opt = tf_sparsesign.SparseSignOptimizer(keras.optimizers.Adam(),
+                                            density=0.05, **NON_DEFAULT)
+    clone = tf_sparsesign.SparseSignOptimizer.from_config(opt.get_config())
+    assert clone.sparse_sign_config == opt.sparse_sign_config
+    assert set(opt.get_config()) == {"name", "optimizer",
+                                     *config_lib.SHARED}
+
+
+def test_mismatch_message_lists_every_shared_setting():
+    cfg = config_lib.SparseSignConfig()
+    text = config_lib.mismatch_message([1, 2], 1, cfg)
+    for field in config_lib.SHARED:
+        assert field in text
+
+
+# -- guards around the Keras routing --------------------------------------
+
+@pytest.mark.parametrize("version", ["2.15.0", "3.4.1", "4.0.0", "3.x"])
+def test_unsupported_keras_version_fails_naming_version_and_range(version):
+    with pytest.raises(RuntimeError, match=rf"Keras {version} is not "
+                                           r"supported; supported: Keras "
+                                           r">=3\.5, <4\.0"):
+        _patches.check_keras_version(version)
+
+
+def test_supported_keras_versions_pass():
+    for version in ("3.5.0", "3.15.1", keras.__version__):
+        _patches.check_keras_version(version)
+
+
+def test_missing_patch_target_is_named():
+    target = ("keras.src.optimizers.base_optimizer", "BaseOptimizer",
+              "_renamed_in_a_future_keras")
+    with pytest.raises(RuntimeError, match="BaseOptimizer."
+                                           "_renamed_in_a_future_keras"):
+        _patches.resolve([target])
+    assert len(_patches.resolve()) == len(_patches.TARGETS)
+
+
+def test_training_stops_if_keras_bypasses_the_patched_aggregation(
+        monkeypatch):
+    """A Keras that stopped calling _all_reduce_sum_gradients would train
+    dense without a word; the guard turns that into an error."""
+    from keras.src.backend.tensorflow import optimizer as tf_optimizer
+
+    def update_step_without_aggregation(self, grads, variables, lr):
+        pass  # a future Keras that aggregates somewhere else
+
+    monkeypatch.setattr(tf_optimizer.TFOptimizer, "_backend_update_step",
+                        update_step_without_aggregation)
+    strategy = tf_sparsesign.SparseSignStrategy(density=0.5,
+                                                devices=DEVICES)
+    with strategy.scope():
+        model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(2)])
+        model.compile(optimizer=keras.optimizers.SGD(0.1), loss="mse")
+    with pytest.raises(RuntimeError, match="would have trained with the "
+                                           "dense all-reduce"):
+        model.fit(tf.ones((8, 3)), tf.zeros((8, 2)), verbose=0)

@@ -1,0 +1,15 @@
+"""The plain majority vote (S3GD-MV, signSGD-MV): ``sign(sum_m s_m)``."""
+
+from __future__ import annotations
+
+from . import vote
+
+
+class MajorityVote:
+    """Every row counts once; ties and unsent coordinates give 0."""
+
+    def __init__(self, state, num_replicas: int, num_elements: int):
+        self.num_elements = int(num_elements)
+
+    def combine(self, codes, values, on_invalid: str):
+        return vote(codes, self.num_elements, None, on_invalid)

@@ -1,0 +1,51 @@
+"""The weighted vote (signSGD-FV, Park & Lee, ISIT 2024): each row's signs
+count as much as that replica has been reliable."""
+
+from __future__ import annotations
+
+import tensorflow as tf
+
+from ..state import tf_variable
+from . import vote
+
+#: Upper bound of the reliability weight.
+WEIGHT_MAX = 5.0
+
+
+class WeightedVote:
+    """``sign(sum_m w_m s_m)`` with ``w_m = clip(1 + log((a_m + 1) /
+    (d_m + 1)), 0, 5)``, where ``a_m`` / ``d_m`` count how often row
+    ``m``'s signs agreed / disagreed with past votes: 1 for every row at the
+    start, 0 for a row that keeps contradicting the majority (a sign
+    flipper), larger for reliable rows. The counts are identical on every
+    replica (all compute them from the same gathered rows) and are saved
+    with the optimizer."""
+
+    def __init__(self, state, num_replicas: int, num_elements: int):
+        self.num_elements = int(num_elements)
+        self.agree = state.tracked("sparsesign_agree", (num_replicas,),
+                                   "float32")
+        self.disagree = state.tracked("sparsesign_disagree",
+                                      (num_replicas,), "float32")
+
+    def weights(self) -> tf.Tensor:
+        """The current per-row weights, float32 ``[M]``."""
+        llr = tf.math.log((tf_variable(self.agree) + 1.0) /
+                          (tf_variable(self.disagree) + 1.0))
+        return tf.clip_by_value(1.0 + llr, 0.0, WEIGHT_MAX)
+
+    def combine(self, codes, values, on_invalid: str):
+        votes, dropped = vote(codes, self.num_elements, self.weights(),
+                              on_invalid)
+        self._update_reliability(codes, votes)
+        return votes, dropped
+
+    def _update_reliability(self, codes, votes):
+        live = codes >= 0  # invalid rows may hold garbage: clamp the index
+        index = tf.clip_by_value(codes // 2, 0, self.num_elements - 1)
+        sign = tf.cast(1 - 2 * (codes % 2), tf.float32)
+        product = tf.gather(votes, index) * sign
+        self.agree.assign_add(tf.reduce_sum(
+            tf.cast(live & (product > 0), tf.float32), 1))
+        self.disagree.assign_add(tf.reduce_sum(
+            tf.cast(live & (product < 0), tf.float32), 1))

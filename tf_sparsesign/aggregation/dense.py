@@ -1,0 +1,34 @@
+"""The dense baseline (``dense=True``): the ordinary SUM all-reduce, with
+the same counters as the sparse path, for A/B runs."""
+
+from __future__ import annotations
+
+import tensorflow as tf
+
+from .. import policy
+from .adversary_hook import HONEST
+
+
+class DenseAggregator:
+    """All-reduces the gradients; counts a fp32 ring all-reduce's bytes."""
+
+    def __init__(self, config, layout, state):
+        self.config = config
+        self.layout = layout
+        self.state = state
+        self.ks = [0] * len(layout.sizes)
+        self.adversary = config.adversary or HONEST
+
+    def aggregate(self, grads_and_vars):
+        grads_and_vars = list(grads_and_vars)
+        ctx = tf.distribute.get_replica_context()
+        present = self.layout.present(grads_and_vars)
+        grads = self.adversary.corrupt_gradients([g for _, _, g in present])
+        reduced = ctx.all_reduce(tf.distribute.ReduceOp.SUM, grads)
+        n = sum(self.layout.sizes[slot] for _, slot, _ in present)
+        ring = policy.dense_ring_bytes(n, self.state.num_replicas)
+        self.state.count_step(4 * n, ring, ring, ring, 0)
+        out = list(grads_and_vars)
+        for (i, _, _), g in zip(present, reduced):
+            out[i] = (g, grads_and_vars[i][1])
+        return out

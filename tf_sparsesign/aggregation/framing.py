@@ -1,0 +1,40 @@
+"""Every message starts with its sender's settings fingerprint.
+
+``[fingerprint, words ...]``: a replica started with other settings (or
+another model) is caught at the first step, before its rows are voted:
+with ``on_invalid="raise"`` the step fails with a message listing the
+fingerprints and this worker's settings; with ``"drop"`` that row abstains
+and is counted.
+"""
+
+from __future__ import annotations
+
+import tensorflow as tf
+
+from .. import config as config_lib
+
+
+class SettingsFrame:
+    """Adds and checks the fingerprint word."""
+
+    def __init__(self, config, fingerprint: int):
+        self.fingerprint = int(fingerprint)
+        self.strict = config.on_invalid == "raise"
+        # Literal braces would be read as placeholders by strings.format.
+        text = config_lib.mismatch_message("{}", "{}", config)
+        self._message = text.replace("{}", "\0").replace(
+            "{", "(").replace("}", ")").replace("\0", "{}")
+
+    def wrap(self, words: tf.Tensor) -> tf.Tensor:
+        return tf.concat([tf.constant([self.fingerprint], tf.int32), words],
+                         axis=0)
+
+    def open(self, rows: tf.Tensor):
+        """``(words [M, W], admitted [M] bool, checks)``: ``checks`` must
+        run before the words are used (the raising settings check)."""
+        prints = rows[:, 0]
+        admitted = tf.equal(prints, self.fingerprint)
+        checks = [tf.debugging.Assert(tf.reduce_all(admitted), [
+            tf.strings.format(self._message, (prints, self.fingerprint))])
+        ] if self.strict else []
+        return rows[:, 1:], admitted, checks

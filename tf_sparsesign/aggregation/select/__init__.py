@@ -1,0 +1,30 @@
+"""Selectors: what one replica sends for one variable.
+
+A selector is built once, ``Selector(seed)``, and called per variable and
+step::
+
+    select(e, k, slot, keep_residual) -> Selection
+
+``e`` is the (error-accumulated) gradient, ``k`` the variable's entry
+count. The :class:`Selection` holds ``codes`` (int32 ``[k]``, wire format
+v1 in the variable's own index space: ``(i << 1) | sign``, ascending,
+``-1`` padding), ``residual`` (``e`` with the sent entries cleared; only
+with ``keep_residual``) and ``values`` (float32 ``[k]``, only for methods
+that send values; 0 in padding slots).
+
+Register a new selector in :data:`tf_sparsesign.aggregation.registry.METHODS`.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import tensorflow as tf
+
+
+class Selection(NamedTuple):
+    """What a replica sends for one variable (see the package docstring)."""
+
+    codes: tf.Tensor
+    residual: tf.Tensor | None = None
+    values: tf.Tensor | None = None

@@ -1,0 +1,32 @@
+"""Random-K signs: ``k`` uniformly random coordinates' signs (a baseline)."""
+
+from __future__ import annotations
+
+import tensorflow as tf
+
+from ...constants import PAD_CODE
+from . import Selection
+
+
+class RandomK:
+    """The signs of ``k`` coordinates drawn without replacement (zeros
+    among them are not sent). The draw depends on ``seed + slot`` and the
+    op's own random state, so replicas draw independently."""
+
+    def __init__(self, seed: int = 0):
+        self.seed = int(seed)
+
+    def select(self, e, k: int, slot: int, keep_residual: bool) -> Selection:
+        flat = tf.reshape(e, [-1])
+        size = e.shape.num_elements()  # static (the layout checked it)
+        chosen = tf.sort(tf.random.shuffle(tf.range(size),
+                                           seed=self.seed + slot)[:k])
+        picked = tf.gather(flat, chosen)
+        codes = tf.where(tf.not_equal(picked, 0),
+                         chosen * 2 + tf.cast(picked < 0, tf.int32),
+                         PAD_CODE)
+        if not keep_residual:
+            return Selection(codes)
+        residual = tf.tensor_scatter_nd_update(flat, chosen[:, None],
+                                               tf.zeros_like(picked))
+        return Selection(codes, tf.reshape(residual, tf.shape(e)))

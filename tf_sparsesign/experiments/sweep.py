@@ -1,0 +1,151 @@
+"""``tf-sparsesign sweep``: train one model with several methods, log it
+all (one CSV row per evaluation point, :data:`.runs.COLUMNS`), then write
+the plots and report (:mod:`.reporting`). Resumable: finished settings are
+skipped.
+"""
+
+from __future__ import annotations
+
+import csv
+import dataclasses
+import os
+from typing import Callable, Iterable
+
+from . import datasets
+from .methods import DEFAULT_LRS, Method, expand_methods
+from .runs import COLUMNS, Setting, ensure_devices, row_key, train
+
+def read_rows(path: str) -> list[dict]:
+    """The CSV's rows (empty when the file does not exist)."""
+    if not os.path.exists(path):
+        return []
+    with open(path, newline="") as f:
+        return list(csv.DictReader(f))
+
+
+def append_rows(path: str, rows: Iterable[dict]) -> None:
+    """Appends rows (writing the header for a new file)."""
+    new = not os.path.exists(path) or os.path.getsize(path) == 0
+    with open(path, "a", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=COLUMNS)
+        if new:
+            w.writeheader()
+        for row in rows:
+            w.writerow({k: row[k] for k in COLUMNS})
+
+
+def final_accuracy(rows: list[dict], key: tuple) -> float | None:
+    """Test accuracy at the last step of the run with ``key``."""
+    done = [r for r in rows if row_key(r) == key and
+            int(r["step"]) == int(r["steps_total"])]
+    return float(done[-1]["test_accuracy"]) if done else None
+
+
+@dataclasses.dataclass
+class SweepConfig:
+    """The sweep's settings (the CLI flags)."""
+
+    data: str = "digits"
+    splits: tuple = ("iid",)
+    labels_per_worker: int = 2
+    workers: int = 4
+    hidden: int = 32
+    batch: int = 32
+    steps: int = 200
+    eval_every: int = 50
+    methods: tuple = ("dense", "signsgd", "s3gd")
+    densities: tuple = (0.01,)
+    baseline_density: float = 0.01
+    lrs: dict = dataclasses.field(default_factory=dict)
+    seeds: tuple = (0,)
+    out: str = "sweep-out"
+
+    def lr_grid(self, method: Method) -> tuple:
+        return tuple(self.lrs.get(method.family,
+                                  DEFAULT_LRS[method.family]))
+
+
+def run_sweep(cfg: SweepConfig, progress: bool = True,
+              log: Callable[[str], None] = print, report: bool = True) -> str:
+    """Runs every missing setting of ``cfg``, then writes the report.
+
+    Learning rate: for each (split, method) every rate of the grid runs on
+    the first seed; the one with the best final test accuracy (ties: the
+    smaller rate) runs on the other seeds. Settings whose final row is
+    already in ``<out>/results.csv`` are skipped, so an interrupted sweep
+    resumes where it stopped. Returns the CSV path.
+    """
+    os.makedirs(cfg.out, exist_ok=True)
+    path = os.path.join(cfg.out, "results.csv")
+    devices = ensure_devices(cfg.workers)
+    data = datasets.load(cfg.data)
+    methods = expand_methods(cfg.methods, cfg.densities, cfg.baseline_density)
+    rows = read_rows(path)
+    done = {row_key(r) for r in rows if int(r["step"]) == int(
+        r["steps_total"])}
+
+    def setting(split, method, lr, seed):
+        return Setting(cfg.data, split, cfg.labels_per_worker, cfg.workers,
+                       cfg.hidden, cfg.batch, cfg.steps, method, float(lr),
+                       int(seed))
+
+    plan = [(split, m) for split in cfg.splits for m in methods]
+    total = sum(len(cfg.lr_grid(m)) + len(cfg.seeds) - 1 for _, m in plan)
+    bar = _bar(total * cfg.steps, progress)
+    first, others = cfg.seeds[0], cfg.seeds[1:]
+    try:
+        for split, method in plan:
+            grid = cfg.lr_grid(method)
+            for lr in grid:
+                rows += _run_once(data, setting(split, method, lr, first),
+                                  devices, cfg, done, path, bar, log)
+            accs = [(final_accuracy(rows, setting(split, method, lr,
+                                                  first).key()), -lr, lr)
+                    for lr in grid]
+            best = max(accs)[2]
+            for seed in others:
+                rows += _run_once(data, setting(split, method, best, seed),
+                                  devices, cfg, done, path, bar, log)
+    finally:
+        bar.close()
+    if report:
+        from . import reporting  # matplotlib only now
+
+        reporting.write_report(cfg, read_rows(path))
+    return path
+
+
+def _run_once(data, s: Setting, devices, cfg, done, path, bar, log):
+    if s.key() in done:
+        bar.update(s.steps)
+        return []
+    bar.set_description(f"{s.split} {s.method.label} lr={s.lr:g} "
+                        f"seed={s.seed}")
+    rows, _ = train(data, s, devices, cfg.eval_every, bar.update)
+    append_rows(path, rows)
+    done.add(s.key())
+    last = rows[-1]
+    log(f"{s.split:6s} {s.method.label:22s} lr={s.lr:<7g} seed={s.seed} "
+        f"acc={last['test_accuracy']:.4f} "
+        f"bits/worker={last['bits_sent_per_worker']:.3e} "
+        f"({last['wall_s']:.1f} s)")
+    return [{k: str(v) for k, v in r.items()} for r in rows]
+
+
+class _NoBar:
+    def update(self, n=1):
+        pass
+
+    def set_description(self, text):
+        pass
+
+    def close(self):
+        pass
+
+
+def _bar(total, progress):
+    if not progress:
+        return _NoBar()
+    from tqdm import tqdm
+
+    return tqdm(total=total, unit="step", dynamic_ncols=True)

@@ -1,0 +1,284 @@
+"""Every private Keras and TensorFlow name this package touches, in one place.
+
+Keras 3 has no public hook for gradient aggregation (keras-team/keras#19308
+is open): ``TFOptimizer._backend_update_step`` always calls the private
+``_all_reduce_sum_gradients`` in replica context, the one place Keras 3
+sums gradients across replicas (so since about Keras 3.5,
+keras-team/keras#19467, #19969). :func:`install` replaces, process-wide,
+with versions that behave exactly as before for every optimizer without an
+aggregator:
+
+* ``TFOptimizer._all_reduce_sum_gradients`` — vote instead of the SUM;
+* ``BaseOptimizer.build`` — optimizers built under a sparse-sign strategy
+  get their aggregator;
+* ``BaseOptimizer._backend_apply_gradients`` — stop non-finite gradients
+  before any write; fail if the vote did not run;
+* ``BaseOptimizer.save_own_variables`` / ``load_own_variables`` — save
+  every replica's memory (Keras stores restore one value to all);
+* ``TensorFlowTrainer.make_train_function`` — ``jit_compile=True`` falls
+  back (the ops have no XLA kernels).
+
+Private names only read: ``optimizer._var_key`` (maps a replica's component
+to its variable), ``._track_variable`` (counters are saved with the
+optimizer), ``._distribution_strategy``, ``._variables`` (the wrapper's
+own); ``MirroredStrategy._collective_key_base`` (fresh keys per strategy);
+``BackupAndRestore``'s file paths (one directory per worker);
+``tensorflow.python.trackable.base.Trackable`` (``tf.train.Checkpoint``).
+
+Guards: an unsupported Keras fails at install with the version found and
+the supported range; every target is checked to exist before anything is
+replaced; a step that applies gradients without having passed through the
+vote raises instead of silently training dense.
+"""
+
+from __future__ import annotations
+
+import functools
+import threading
+import warnings
+
+import tensorflow as tf
+
+#: Supported Keras versions: [first, last) — tested with TESTED_KERAS.
+KERAS_SUPPORTED = ((3, 5), (4, 0))
+TESTED_KERAS = "3.15"
+
+_TF_OPT = "keras.src.backend.tensorflow.optimizer"
+_BASE_OPT = "keras.src.optimizers.base_optimizer"
+_TRAINER = "keras.src.backend.tensorflow.trainer"
+#: (module, class, attribute) of everything :func:`install` replaces.
+TARGETS = (
+    (_TF_OPT, "TFOptimizer", "_all_reduce_sum_gradients"),
+    (_BASE_OPT, "BaseOptimizer", "build"),
+    (_BASE_OPT, "BaseOptimizer", "_backend_apply_gradients"),
+    (_BASE_OPT, "BaseOptimizer", "save_own_variables"),
+    (_BASE_OPT, "BaseOptimizer", "load_own_variables"),
+    (_TRAINER, "TensorFlowTrainer", "make_train_function"),
+)
+
+_lock = threading.Lock()
+_installed = False
+
+
+def supported_range() -> str:
+    (a, b), (c, d) = KERAS_SUPPORTED
+    return f">={a}.{b}, <{c}.{d} (tested with {TESTED_KERAS})"
+
+
+def check_keras_version(version: str | None = None) -> None:
+    """Raises RuntimeError unless ``version`` (default: the installed
+    Keras) is in :data:`KERAS_SUPPORTED`."""
+    if version is None:
+        import keras
+
+        version = keras.__version__
+    try:
+        found = tuple(int(p) for p in version.split(".")[:2])
+    except ValueError:
+        found = None
+    if found is None or not KERAS_SUPPORTED[0] <= found < KERAS_SUPPORTED[1]:
+        raise RuntimeError(
+            f"tf_sparsesign: Keras {version} is not supported; supported: "
+            f"Keras {supported_range()}. (Keras 2 users: tf_keras with "
+            "TF_USE_LEGACY_KERAS=1.)")
+
+
+def resolve(targets=TARGETS) -> dict:
+    """``{(module, class, attribute): (class, original)}``; a missing one
+    is a RuntimeError naming it (checked before anything is replaced)."""
+    import importlib
+
+    import keras
+
+    found = {}
+    for module, cls_name, attr in targets:
+        try:
+            cls = getattr(importlib.import_module(module), cls_name)
+            found[(module, cls_name, attr)] = (cls, getattr(cls, attr))
+        except (ImportError, AttributeError) as exc:
+            raise RuntimeError(
+                f"tf_sparsesign: Keras {keras.__version__} has no "
+                f"{module}.{cls_name}.{attr} ({exc}); the sparse-sign vote "
+                "cannot be routed into this Keras. Supported: Keras "
+                f"{supported_range()}.") from exc
+    return found
+
+
+def install(routes) -> None:
+    """Replaces :data:`TARGETS` once per process (idempotent).
+
+    ``routes`` (:mod:`.routing`) decides what optimizers do:
+    ``on_build(optimizer, variables)``, ``own_aggregator(optimizer)`` (the
+    aggregator whose state ``optimizer`` saves), ``votes(optimizer)``,
+    ``check_finite(grads, variables)`` and ``JIT_WARNING``.
+    """
+    global _installed
+    with _lock:
+        if _installed:
+            return
+        check_keras_version()
+        found = resolve()
+        for (_, _, attr), (cls, original) in found.items():
+            setattr(cls, attr, functools.wraps(original)(
+                _REPLACEMENTS[attr](original, routes)))
+        _installed = True
+
+
+# -- the replacements (each gets the original and the routes) --------------
+
+def _build(original, routes):
+    def build(self, variables):
+        original(self, variables)
+        # Wrappers (SparseSignOptimizer, LossScaleOptimizer) delegate to
+        # their inner optimizer, which gets the aggregator instead.
+        if (_attached(self) is None and
+                not hasattr(self, "inner_optimizer")):
+            routes.on_build(self, variables)
+    return build
+
+
+def _all_reduce_sum_gradients(original, routes):
+    def all_reduce_sum_gradients(self, grads_and_vars):
+        agg = _attached(self)
+        if agg is None:
+            return original(self, grads_and_vars)
+        agg.routed_calls = getattr(agg, "routed_calls", 0) + 1
+        return agg.aggregate(grads_and_vars)
+    return all_reduce_sum_gradients
+
+
+def _backend_apply_gradients(original, routes):
+    def backend_apply_gradients(self, grads, trainable_variables):
+        agg = _attached(self)
+        if agg is None:
+            return original(self, grads, trainable_variables)
+        checked, checks = routes.check_finite(grads, trainable_variables)
+        before = getattr(agg, "routed_calls", 0)
+        with tf.control_dependencies(checks):
+            result = original(self, checked, trainable_variables)
+        if getattr(agg, "routed_calls", 0) == before:
+            import keras
+
+            raise RuntimeError(
+                f"tf_sparsesign: Keras {keras.__version__} applied gradients "
+                "without calling TFOptimizer._all_reduce_sum_gradients, so "
+                "this step would have trained with the dense all-reduce. "
+                f"Supported: Keras {supported_range()}.")
+        return result
+    return backend_apply_gradients
+
+
+def _save_own_variables(original, routes):
+    def save_own_variables(self, store):
+        original(self, store)
+        agg = routes.own_aggregator(self)
+        if agg is not None:
+            from ..aggregation import state
+
+            state.save_to_store(agg.state, store)
+    return save_own_variables
+
+
+def _load_own_variables(original, routes):
+    def load_own_variables(self, store):
+        agg = routes.own_aggregator(self)
+        if agg is None:
+            return original(self, store)
+        from ..aggregation import state
+
+        original(self, state.without_our_keys(store))
+        state.load_from_store(agg.state, store)
+    return load_own_variables
+
+
+def _make_train_function(original, routes):
+    def make_train_function(self, force=False):
+        if self.jit_compile and getattr(self, "optimizer", None) is not None \
+                and routes.votes(self.optimizer):
+            warnings.warn(routes.JIT_WARNING, UserWarning, stacklevel=2)
+            self.jit_compile = False
+        return original(self, force)
+    return make_train_function
+
+
+_REPLACEMENTS = {
+    "_all_reduce_sum_gradients": _all_reduce_sum_gradients,
+    "build": _build,
+    "_backend_apply_gradients": _backend_apply_gradients,
+    "save_own_variables": _save_own_variables,
+    "load_own_variables": _load_own_variables,
+    "make_train_function": _make_train_function,
+}
+
+AGGREGATOR_ATTR = "_sparsesign_aggregator"
+
+
+def _attached(optimizer):
+    return getattr(optimizer, AGGREGATOR_ATTR, None)
+
+
+def attach(optimizer, aggregator) -> None:
+    """Makes ``optimizer`` aggregate with ``aggregator``. ``object.
+    __setattr__`` keeps Keras' automatic tracking out of it (the variables
+    are tracked by the optimizer that created them)."""
+    object.__setattr__(optimizer, AGGREGATOR_ATTR, aggregator)
+
+
+# -- private names read -----------------------------------------------------
+
+def var_key(optimizer):
+    """The optimizer's own variable key (maps a replica's component of a
+    distributed variable to the variable)."""
+    return optimizer._var_key
+
+
+def optimizer_strategy(optimizer):
+    """The strategy the optimizer was created under (None if unknown)."""
+    return getattr(optimizer, "_distribution_strategy", None)
+
+
+def own_variables(optimizer) -> list:
+    """The optimizer's own variables, without any wrapped optimizer's."""
+    return optimizer._variables
+
+
+def track_variable(optimizer, variable) -> None:
+    """Makes ``variable`` one of the optimizer's own (saved with them)."""
+    optimizer._track_variable(variable)
+
+
+def as_trackable(serialize, restore):
+    """A ``tf.train.Checkpoint`` dependency that saves ``serialize()``
+    (a dict of tensors) and hands the restored dict to ``restore``."""
+    from tensorflow.python.trackable import base as trackable_base
+
+    class _Saved(trackable_base.Trackable):
+        def _serialize_to_tensors(self):
+            return serialize()
+
+        def _restore_from_tensors(self, restored_tensors):
+            restore(restored_tensors)
+            return tf.no_op()
+
+    return _Saved()
+
+
+def take_fresh_collective_keys(strategy, base: int) -> None:
+    """Several MirroredStrategy objects in one process reuse collective
+    group/instance keys, and TF's collective executor then mixes up their
+    ops ("Shape mismatch in the collective instance"): give ``strategy``
+    its own key range. Call before ``MirroredStrategy.__init__``."""
+    strategy._collective_key_base = base
+
+
+def point_backup_to(callback, directory: str) -> None:
+    """Makes a Keras ``BackupAndRestore`` read and write ``directory``."""
+    from keras.src.utils import file_utils
+
+    callback.backup_dir = directory
+    callback._weights_path = file_utils.join(directory, "latest.weights.h5")
+    callback._training_metadata_path = file_utils.join(
+        directory, "training_metadata.json")
+    callback._prev_weights_path = f"{callback._weights_path}.bkp"
+    callback._prev_training_metadata_path = (
+        f"{callback._training_metadata_path}.bkp")

@@ -1,0 +1,116 @@
+"""Which Keras optimizers vote, and with what aggregator.
+
+An optimizer votes when it has an aggregator attached: optimizers built
+under a sparse-sign strategy get one in ``build``; a
+:class:`~tf_sparsesign.SparseSignOptimizer` attaches one to its inner
+optimizer. :func:`install` routes Keras to these decisions through the
+guarded replacements in :mod:`._patches` (the only module that touches
+private Keras names).
+"""
+
+from __future__ import annotations
+
+import sys
+
+import tensorflow as tf
+
+from ..aggregation import state as state_lib
+from ..aggregation.aggregator import build_aggregator
+from ..config import SparseSignConfig
+from . import _patches
+from .state_factory import KerasStateFactory
+
+JIT_WARNING = (
+    "tf_sparsesign: jit_compile=True is not supported with the sparse-sign "
+    "vote (its ops have no XLA kernels, and XLA fails for multi-replica CPU "
+    "training upstream even for dense all-reduce). Proceeding with "
+    "jit_compile=False.")
+
+
+def install() -> None:
+    """Routes Keras' gradient aggregation here (once per process)."""
+    _patches.install(sys.modules[__name__])
+
+
+def aggregator_of(optimizer):
+    """The aggregator that votes for ``optimizer`` (or for the optimizer it
+    wraps); None when it does not vote."""
+    for opt in (optimizer, getattr(optimizer, "inner_optimizer", None)):
+        agg = getattr(opt, _patches.AGGREGATOR_ATTR, None) \
+            if opt is not None else None
+        if agg is not None:
+            return agg
+    return None
+
+
+def own_aggregator(optimizer):
+    """The aggregator whose state ``optimizer`` saves (a wrapper saves its
+    inner optimizer's), else None."""
+    agg = aggregator_of(optimizer)
+    return agg if agg is not None and agg.owner is optimizer else None
+
+
+def sparse_strategy_of(optimizer):
+    """The sparse-sign strategy ``optimizer`` lives under, or None."""
+    for s in (_patches.optimizer_strategy(optimizer),
+              tf.distribute.get_strategy()):
+        if isinstance(getattr(s, "sparse_sign_config", None),
+                      SparseSignConfig):
+            return s
+    return None
+
+
+def votes(optimizer) -> bool:
+    """True when ``optimizer`` votes or will vote once built."""
+    return (aggregator_of(optimizer) is not None or
+            sparse_strategy_of(optimizer) is not None)
+
+
+def on_build(optimizer, variables) -> None:
+    """An optimizer built under a sparse-sign strategy gets its aggregator."""
+    strategy = sparse_strategy_of(optimizer)
+    if strategy is not None:
+        attach(optimizer, optimizer, variables, strategy.sparse_sign_config,
+               strategy.num_replicas_in_sync)
+
+
+def attach(optimizer, owner, variables, config: SparseSignConfig,
+           num_replicas: int):
+    """Builds the aggregation for ``variables`` and attaches it to
+    ``optimizer``; ``owner`` tracks and saves its state (itself, or the
+    wrapper around it)."""
+    factory = KerasStateFactory(owner)
+    with factory.scope():
+        agg = build_aggregator(config, variables, num_replicas, factory,
+                               _patches.var_key(optimizer))
+    agg.owner = owner
+    # tf.train.Checkpoint saves every replica's memory through this.
+    owner.sparsesign_state = _patches.as_trackable(
+        lambda: state_lib.checkpoint_tensors(agg.state),
+        lambda tensors: state_lib.restore_checkpoint_tensors(agg.state,
+                                                             tensors))
+    _patches.attach(optimizer, agg)
+    return agg
+
+
+def check_finite(grads, variables):
+    """``(grads, checks)``: every gradient through ``check_numerics``
+    naming its variable; ``checks`` must run before anything is written,
+    so a NaN/Inf stops the step before any weight, slot or memory
+    changes."""
+    checked = [_check_finite(g, v) for g, v in zip(grads, variables)]
+    checks = [g.values if isinstance(g, tf.IndexedSlices) else g
+              for g in checked if g is not None]
+    return checked, checks
+
+
+def _check_finite(g, variable):
+    if g is None:
+        return None
+    name = getattr(variable, "path", None) or getattr(variable, "name", "?")
+    message = (f"tf_sparsesign: the gradient of variable '{name}' is not "
+               "finite; no weight was updated in this step")
+    if isinstance(g, tf.IndexedSlices):
+        return tf.IndexedSlices(tf.debugging.check_numerics(g.values, message),
+                                g.indices, g.dense_shape)
+    return tf.debugging.check_numerics(tf.convert_to_tensor(g), message)

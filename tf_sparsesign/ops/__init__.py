@@ -1,0 +1,22 @@
+"""The compiled primitives of S3GD-MV, with validation and a reference
+fallback.
+
+* :func:`sparse_sign_encode` — the ``k`` largest-magnitude entries of a
+  tensor as wire-format-v1 codes ``(index << 1) | (value < 0)``.
+* :func:`majority_vote` — ``sign(sum of rows)`` of workers' messages.
+* :func:`rice_encode` / :func:`rice_decode` — the compact Rice wire format
+  (docs/WIRE.md).
+
+Each runs the C++ kernels compiled against the installed TensorFlow
+(:mod:`._build`, loaded by :mod:`._library`) and falls back, after one
+warning, to the pure references in :mod:`tf_sparsesign.reference` (same
+results, slower) when they cannot be built.
+"""
+
+from ..constants import MAX_ELEMENTS, PAD_CODE
+from .rice import rice_decode, rice_encode, rice_max_words, rice_parameter
+from .sign import is_compiled, majority_vote, sparse_sign_encode
+
+__all__ = ["sparse_sign_encode", "majority_vote", "rice_encode",
+           "rice_decode", "rice_max_words", "rice_parameter", "is_compiled",
+           "PAD_CODE", "MAX_ELEMENTS"]
