@@ -111,6 +111,66 @@ void EncodeCases() {
   }
 }
 
+// The fused encode equals Encode on the sum with the residual written back.
+void CheckAccumulate(const std::vector<float>& m0, const std::vector<float>& g,
+                     int64_t k, const char* what) {
+  const int64_t n = static_cast<int64_t>(m0.size());
+  std::vector<float> sum(n);
+  for (int64_t i = 0; i < n; ++i) sum[i] = m0[i] + g[i];
+  std::vector<int32_t> expect_codes(k, 12345);
+  std::vector<float> expect_memory(n);
+  auto st = sparsesign::Encode(FloatFormat::kFloat32, sum.data(), n, k,
+                               expect_codes.data(), expect_memory.data(),
+                               sparsesign::SerialRunner());
+  std::vector<float> memory = m0;
+  std::vector<int32_t> codes(k, 54321);
+  auto fused = sparsesign::AccumulateEncode(FloatFormat::kFloat32,
+                                            memory.data(), g.data(), n, k,
+                                            codes.data(), ThreadRunner(3));
+  if (st.ok != fused.ok) return Fail(what, n, k);
+  if (!st.ok) return;
+  if (codes != expect_codes) return Fail(what, n, k);
+  if (std::memcmp(memory.data(), expect_memory.data(), n * sizeof(float)))
+    Fail("accumulate-memory", n, k);
+}
+
+void AccumulateCases() {
+  std::mt19937_64 rng(17);
+  std::normal_distribution<float> normal;
+  for (int64_t n : {1, 1000, 70000, 300000, 1000003}) {
+    std::vector<float> m0(n), g(n);
+    for (auto& v : m0) v = normal(rng);
+    for (auto& v : g) v = normal(rng);
+    for (int64_t k : {int64_t{0}, int64_t{1}, n / 1000, n / 100, n / 3, n})
+      if (k <= n) CheckAccumulate(m0, g, k, "accumulate-normal");
+    // Memory and gradient that cancel (zeros in the sum), heavy ties.
+    for (int64_t i = 0; i < n; ++i) {
+      m0[i] = static_cast<float>(rng() % 4);
+      g[i] = (rng() % 3 == 0) ? -m0[i] : static_cast<float>(rng() % 4) - 2.0f;
+    }
+    for (int64_t k : {int64_t{1}, n / 10, n / 2, n})
+      CheckAccumulate(m0, g, k, "accumulate-ties");
+    // All equal sums: the sample's bracket overflows, the exact path runs.
+    std::fill(m0.begin(), m0.end(), 1.5f);
+    std::fill(g.begin(), g.end(), -4.0f);
+    CheckAccumulate(m0, g, std::max<int64_t>(1, n / 7), "accumulate-equal");
+    // A memory of mostly zeros (fewer nonzeros than k).
+    std::fill(m0.begin(), m0.end(), 0.0f);
+    std::fill(g.begin(), g.end(), 0.0f);
+    for (int64_t i = 0; i < n; i += 97) g[i] = normal(rng);
+    CheckAccumulate(m0, g, n / 2, "accumulate-sparse");
+  }
+  // NaN in the sum is reported.
+  std::vector<float> m0(200000, 1.0f), g(200000, 0.5f);
+  g[77777] = NAN;
+  std::vector<int32_t> codes(10);
+  auto st = sparsesign::AccumulateEncode(FloatFormat::kFloat32, m0.data(),
+                                         g.data(), 200000, 10, codes.data(),
+                                         ThreadRunner(2));
+  if (st.ok || st.message.find("77777") == std::string::npos)
+    Fail("accumulate-nan", 200000, 10);
+}
+
 std::vector<float> OracleVote(const std::vector<int32_t>& codes, int64_t m,
                               int64_t k, int64_t n,
                               const std::vector<float>& w) {
@@ -122,6 +182,25 @@ std::vector<float> OracleVote(const std::vector<int32_t>& codes, int64_t m,
     }
   for (auto& v : tally) v = static_cast<float>((v > 0) - (v < 0));
   return tally;
+}
+
+// The sparse vote scattered into zeros is the dense vote.
+void CheckSparseVote(const std::vector<int32_t>& codes, int64_t m, int64_t k,
+                     int64_t n, const float* w, const std::vector<float>& dense) {
+  std::vector<int32_t> idx;
+  std::vector<float> votes;
+  int64_t dropped = -1;
+  auto st = sparsesign::SparseMajorityVote(codes.data(), m, k, n, w, false,
+                                           &idx, &votes, &dropped,
+                                           ThreadRunner(3));
+  std::vector<float> scattered(n, 0.0f);
+  bool ok = st.ok && idx.size() == votes.size() && dropped == 0;
+  for (size_t j = 0; ok && j < idx.size(); ++j) {
+    ok = idx[j] >= 0 && idx[j] < n && votes[j] != 0.0f &&
+         (j == 0 || idx[j] > idx[j - 1]);
+    if (ok) scattered[idx[j]] = votes[j];
+  }
+  if (!ok || scattered != dense) Fail("sparse-vote", n, m);
 }
 
 void VoteCases() {
@@ -147,6 +226,7 @@ void VoteCases() {
                                          out.data(), &dropped, ThreadRunner(3));
       if (!st.ok || out != OracleVote(codes, m, k, n, w) || dropped != 0)
         Fail("vote", n, m);
+      CheckSparseVote(codes, m, k, n, w.data(), out);
     }
   }
   // Hostile rows never read or write out of bounds; drop counts them.
@@ -168,6 +248,13 @@ void VoteCases() {
                                   out.data(), &dropped,
                                   sparsesign::SerialRunner());
     if (st.ok != (expect == 0)) Fail("fuzz-raise", n, m);
+    std::vector<int32_t> idx;
+    std::vector<float> votes;
+    int64_t sparse_dropped = -1;
+    st = sparsesign::SparseMajorityVote(codes.data(), m, k, n, nullptr, true,
+                                        &idx, &votes, &sparse_dropped,
+                                        sparsesign::SerialRunner());
+    if (!st.ok || sparse_dropped != expect) Fail("fuzz-sparse-drop", n, m);
   }
 }
 
@@ -175,6 +262,7 @@ void VoteCases() {
 
 int main() {
   EncodeCases();
+  AccumulateCases();
   VoteCases();
   if (g_failures) {
     std::fprintf(stderr, "%d failures\n", g_failures);

@@ -13,6 +13,7 @@
 #include <cstdint>
 #include <functional>
 #include <string>
+#include <vector>
 
 namespace sparsesign {
 
@@ -60,8 +61,21 @@ struct Status {
 // an exact selection among the collected entries fixes the threshold, and a
 // last pass writes the codes in index order. When the sample misleads (or n
 // is small) an exact radix select on the magnitude bits is used instead.
+//
+// residual may be x itself (the selected entries are then cleared in place).
 Status Encode(FloatFormat format, const void* x, int64_t n, int64_t k,
               int32_t* codes, void* residual, const ParallelRunner& run);
+
+// The fused error-feedback encode (float32 and float64):
+//   memory += gradient;  codes = Encode(memory, k);  memory[selected] = +0
+// with one read of the gradient and one read-modify-write of the memory
+// (the pass that adds also brackets the k-th magnitude and collects the
+// indices the codes are written from). Same codes and memory as Encode on
+// the sum with the residual written back, bit for bit. Errors as Encode; on
+// NaN in the sum, memory holds the sums (nothing cleared).
+Status AccumulateEncode(FloatFormat format, void* memory,
+                        const void* gradient, int64_t n, int64_t k,
+                        int32_t* codes, const ParallelRunner& run);
 
 // Majority vote over m rows of k codes each:
 //   out[i] = sign(sum_r w_r * s_{r,i}),  s = +1/-1 if row r sent index i
@@ -80,6 +94,16 @@ Status MajorityVote(const int32_t* codes, int64_t m, int64_t k,
                     int64_t num_elements, const float* weights, bool drop,
                     float* out, int64_t* num_dropped,
                     const ParallelRunner& run);
+
+// The same vote in sparse form: the indices (ascending) whose vote is not 0,
+// and their votes (+1/-1). Scattering them into zeros gives MajorityVote's
+// out bit for bit (same validation, errors and float32 sums in row order).
+// Work is O(m*k*log m), independent of num_elements.
+Status SparseMajorityVote(const int32_t* codes, int64_t m, int64_t k,
+                          int64_t num_elements, const float* weights,
+                          bool drop, std::vector<int32_t>* indices,
+                          std::vector<float>* votes, int64_t* num_dropped,
+                          const ParallelRunner& run);
 
 // Checks one row; returns an empty string if valid, else why not.
 std::string ValidateRow(const int32_t* row, int64_t k, int64_t num_elements);

@@ -7,6 +7,9 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <functional>
+#include <queue>
+#include <utility>
 #include <vector>
 
 #include "sparse_sign_core.h"
@@ -61,27 +64,37 @@ std::string ValidateRow(const int32_t* row, int64_t k, int64_t num_elements) {
   return std::string();
 }
 
-Status MajorityVote(const int32_t* codes, int64_t m, int64_t k,
-                    int64_t num_elements, const float* weights, bool drop,
-                    float* out, int64_t* num_dropped,
-                    const ParallelRunner& run) {
+namespace {
+
+// Valid rows, ready to tally: views in row order (compacted copies for rows
+// with padding inside), or the error for the first invalid row.
+struct PreparedRows {
+  std::vector<std::vector<int32_t>> compacted;
+  std::vector<RowView> rows;
+  int64_t dropped = 0;
+};
+
+Status PrepareRows(const char* what, const int32_t* codes, int64_t m,
+                   int64_t k, int64_t num_elements, const float* weights,
+                   bool drop, const ParallelRunner& run, PreparedRows* out) {
+  const std::string op(what);
   if (m < 0 || k < 0)
-    return Status::Invalid("majority_vote: codes must have shape [M, k] with "
+    return Status::Invalid(op + ": codes must have shape [M, k] with "
                            "M, k >= 0, got [" + std::to_string(m) + ", " +
                            std::to_string(k) + "]");
   if (num_elements < 0 || num_elements > kMaxElements)
     return Status::Invalid(
-        "majority_vote: num_elements must be in [0, 2**30], got " +
+        op + ": num_elements must be in [0, 2**30], got " +
         std::to_string(num_elements));
   if (weights) {
     for (int64_t r = 0; r < m; ++r)
       if (!std::isfinite(weights[r]))
-        return Status::Invalid("majority_vote: weights must be finite, got " +
+        return Status::Invalid(op + ": weights must be finite, got " +
                                std::to_string(weights[r]) + " for row " +
                                std::to_string(r));
   }
 
-  // 1. Validate every row (in parallel); note rows with interior padding.
+  // Validate every row (in parallel); note rows with interior padding.
   std::vector<std::string> why(m);
   std::vector<int64_t> live(m, 0);  // non-padding codes in the row
   std::vector<char> interior_pad(m, 0);
@@ -112,51 +125,73 @@ Status MajorityVote(const int32_t* codes, int64_t m, int64_t k,
   } else {
     check_rows(0, m);
   }
-  int64_t dropped = 0;
   for (int64_t r = 0; r < m; ++r) {
     if (why[r].empty()) continue;
     if (!drop)
-      return Status::Invalid("majority_vote: row " + std::to_string(r) +
-                             " (of " + std::to_string(m) +
-                             ") is invalid: " + why[r]);
-    ++dropped;
+      return Status::Invalid(op + ": row " + std::to_string(r) + " (of " +
+                             std::to_string(m) + ") is invalid: " + why[r]);
+    ++out->dropped;
   }
-  if (num_dropped) *num_dropped = dropped;
-
-  // 2. Views of the valid rows; rows with padding inside are compacted.
-  std::vector<std::vector<int32_t>> compacted;
-  std::vector<RowView> rows;
-  rows.reserve(m);
+  out->rows.reserve(m);
+  out->compacted.reserve(m);
   for (int64_t r = 0; r < m; ++r) {
     if (!why[r].empty() || live[r] == 0) continue;
     const int32_t* row = codes + r * k;
     const float w = weights ? Flush(weights[r]) : 1.0f;
     if (interior_pad[r]) {
-      compacted.emplace_back();
+      out->compacted.emplace_back();
       for (int64_t j = 0; j < k; ++j)
-        if (row[j] != kPadCode) compacted.back().push_back(row[j]);
-      rows.push_back({compacted.back().data(), live[r], w});
+        if (row[j] != kPadCode) out->compacted.back().push_back(row[j]);
+      out->rows.push_back({out->compacted.back().data(), live[r], w});
     } else {
-      rows.push_back({row, live[r], w});
+      out->rows.push_back({row, live[r], w});
     }
   }
+  return Status::Ok();
+}
+
+// Disjoint index ranges the tally is split into (one task each).
+struct Ranges {
+  int64_t count, width;
+  explicit Ranges(int64_t num_elements)
+      : count(std::clamp<int64_t>(num_elements / kMinRange, 1, kMaxRanges)),
+        width((num_elements + count - 1) / count) {}
+};
+
+// Each row's first code with index >= lo.
+std::vector<const int32_t*> Cursors(const std::vector<RowView>& rows,
+                                    int64_t lo) {
+  std::vector<const int32_t*> cursor(rows.size());
+  for (size_t r = 0; r < rows.size(); ++r)
+    cursor[r] = std::lower_bound(
+        rows[r].codes, rows[r].codes + rows[r].len, lo,
+        [](int32_t code, int64_t v) { return IndexOf(code) < v; });
+  return cursor;
+}
+
+}  // namespace
+
+Status MajorityVote(const int32_t* codes, int64_t m, int64_t k,
+                    int64_t num_elements, const float* weights, bool drop,
+                    float* out, int64_t* num_dropped,
+                    const ParallelRunner& run) {
+  PreparedRows prepared;
+  Status st = PrepareRows("majority_vote", codes, m, k, num_elements, weights,
+                          drop, run, &prepared);
+  if (!st.ok) return st;
+  if (num_dropped) *num_dropped = prepared.dropped;
+  const std::vector<RowView>& rows = prepared.rows;
 
   // 3. Tally and sign. Each task owns a disjoint index range and walks it in
   // cache-sized tiles: zero the tile, add every row's votes that fall in it
   // (rows in order, each row's cursor only moves forward), take the signs.
   // The output is thus written to memory about once.
-  const int64_t ranges = std::clamp<int64_t>(num_elements / kMinRange, 1,
-                                             kMaxRanges);
-  const int64_t width = (num_elements + ranges - 1) / ranges;
+  const Ranges ranges(num_elements);
   auto tally = [&](int64_t tb, int64_t te) {
-    std::vector<const int32_t*> cursor(rows.size());
     for (int64_t t = tb; t < te; ++t) {
-      const int64_t lo = t * width;
-      const int64_t hi = std::min(num_elements, lo + width);
-      for (size_t r = 0; r < rows.size(); ++r)
-        cursor[r] = std::lower_bound(
-            rows[r].codes, rows[r].codes + rows[r].len, lo,
-            [](int32_t code, int64_t v) { return IndexOf(code) < v; });
+      const int64_t lo = t * ranges.width;
+      const int64_t hi = std::min(num_elements, lo + ranges.width);
+      std::vector<const int32_t*> cursor = Cursors(rows, lo);
       for (int64_t a = lo; a < hi; a += kTile) {
         const int64_t b = std::min(hi, a + kTile);
         float* tile = out + a;
@@ -176,10 +211,73 @@ Status MajorityVote(const int32_t* codes, int64_t m, int64_t k,
       }
     }
   };
-  if (ranges > 1) {
-    run(ranges, tally);
+  if (ranges.count > 1) {
+    run(ranges.count, tally);
   } else {
-    tally(0, ranges);
+    tally(0, ranges.count);
+  }
+  return Status::Ok();
+}
+
+Status SparseMajorityVote(const int32_t* codes, int64_t m, int64_t k,
+                          int64_t num_elements, const float* weights,
+                          bool drop, std::vector<int32_t>* indices,
+                          std::vector<float>* votes, int64_t* num_dropped,
+                          const ParallelRunner& run) {
+  PreparedRows prepared;
+  Status st = PrepareRows("sparse_majority_vote", codes, m, k, num_elements,
+                          weights, drop, run, &prepared);
+  if (!st.ok) return st;
+  if (num_dropped) *num_dropped = prepared.dropped;
+  const std::vector<RowView>& rows = prepared.rows;
+  // Each range merges the rows' sorted codes: a heap ordered by (index,
+  // row) visits an index's votes in row order, so the float32 sums (and
+  // their flushes) are exactly the dense tally's.
+  const Ranges ranges(num_elements);
+  std::vector<std::vector<int32_t>> range_index(ranges.count);
+  std::vector<std::vector<float>> range_vote(ranges.count);
+  auto merge = [&](int64_t tb, int64_t te) {
+    using Head = std::pair<int64_t, size_t>;  // (index, row)
+    for (int64_t t = tb; t < te; ++t) {
+      const int64_t lo = t * ranges.width;
+      const int64_t hi = std::min(num_elements, lo + ranges.width);
+      std::vector<const int32_t*> cursor = Cursors(rows, lo);
+      std::priority_queue<Head, std::vector<Head>, std::greater<Head>> heap;
+      for (size_t r = 0; r < rows.size(); ++r)
+        if (cursor[r] < rows[r].codes + rows[r].len &&
+            IndexOf(*cursor[r]) < hi)
+          heap.push({IndexOf(*cursor[r]), r});
+      while (!heap.empty()) {
+        const int64_t index = heap.top().first;
+        float sum = 0.0f;
+        while (!heap.empty() && heap.top().first == index) {
+          const size_t r = heap.top().second;
+          heap.pop();
+          const int32_t code = *cursor[r]++;
+          const float w = rows[r].weight;
+          sum = Flush(sum + ((code & 1) ? -w : w));
+          if (cursor[r] < rows[r].codes + rows[r].len &&
+              IndexOf(*cursor[r]) < hi)
+            heap.push({IndexOf(*cursor[r]), r});
+        }
+        if (sum != 0.0f) {
+          range_index[t].push_back(static_cast<int32_t>(index));
+          range_vote[t].push_back(sum > 0.0f ? 1.0f : -1.0f);
+        }
+      }
+    }
+  };
+  if (ranges.count > 1) {
+    run(ranges.count, merge);
+  } else {
+    merge(0, ranges.count);
+  }
+  indices->clear();
+  votes->clear();
+  for (int64_t t = 0; t < ranges.count; ++t) {
+    indices->insert(indices->end(), range_index[t].begin(),
+                    range_index[t].end());
+    votes->insert(votes->end(), range_vote[t].begin(), range_vote[t].end());
   }
   return Status::Ok();
 }

@@ -1,25 +1,19 @@
 // CPU kernels: validate every input with OP_REQUIRES, then call the plain
 // C++ core (../core) with the intra-op thread pool as its runner.
+#include <string>
+#include <vector>
+
 #include "../core/sparse_sign_core.h"
 #include "kernel_checks.h"
+#include "pool_runner.h"
 #include "tensorflow/core/framework/op_kernel.h"
 #include "tensorflow/core/framework/tensor.h"
 #include "tensorflow/core/framework/tensor_shape.h"
-#include "tensorflow/core/lib/core/threadpool.h"
 
 namespace tensorflow {
 namespace {
 
-sparsesign::ParallelRunner PoolRunner(OpKernelContext* ctx) {
-  thread::ThreadPool* pool =
-      ctx->device()->tensorflow_cpu_worker_threads()->workers;
-  return [pool](int64_t num_tasks,
-                const std::function<void(int64_t, int64_t)>& fn) {
-    // Each task is a chunk of >= 64K elements: large cost, one task a unit.
-    pool->ParallelFor(num_tasks, /*cost_per_unit=*/1 << 20,
-                      [&fn](int64_t b, int64_t e) { fn(b, e); });
-  };
-}
+using sparsesign_pool::PoolRunner;
 
 template <bool kWithResidual>
 class SparseSignEncodeOp : public OpKernel {
@@ -51,9 +45,10 @@ class SparseSignEncodeOp : public OpKernel {
   int64_t k_ = 0;
 };
 
-class MajorityVoteOp : public OpKernel {
+// Attributes and input checks shared by the dense and the sparse vote.
+class VoteKernel : public OpKernel {
  public:
-  explicit MajorityVoteOp(OpKernelConstruction* ctx) : OpKernel(ctx) {
+  explicit VoteKernel(OpKernelConstruction* ctx) : OpKernel(ctx) {
     OP_REQUIRES_OK(ctx, ctx->GetAttr("num_elements", &num_elements_));
     OP_REQUIRES_OK(ctx, ctx->GetAttr("weighted", &weighted_));
     std::string on_invalid;
@@ -62,12 +57,31 @@ class MajorityVoteOp : public OpKernel {
     OP_REQUIRES_OK(ctx, sparsesign_checks::CheckVoteAttrs(num_elements_));
   }
 
+ protected:
+  // Checks the inputs; the weights pointer is null for an unweighted vote.
+  Status Inputs(OpKernelContext* ctx, const Tensor** codes,
+                const float** weights) const {
+    *codes = &ctx->input(0);
+    const Tensor& w = ctx->input(1);
+    TF_RETURN_IF_ERROR(sparsesign_checks::CheckVoteInputs(**codes, w,
+                                                          weighted_));
+    *weights = weighted_ ? w.flat<float>().data() : nullptr;
+    return OkStatus();
+  }
+
+  int64_t num_elements_ = 0;
+  bool weighted_ = false;
+  bool drop_ = false;
+};
+
+class MajorityVoteOp : public VoteKernel {
+ public:
+  using VoteKernel::VoteKernel;
+
   void Compute(OpKernelContext* ctx) override {
-    const Tensor& codes = ctx->input(0);
-    const Tensor& weights = ctx->input(1);
-    OP_REQUIRES_OK(ctx, sparsesign_checks::CheckVoteInputs(codes, weights,
-                                                         weighted_));
-    const int64_t m = codes.dim_size(0), k = codes.dim_size(1);
+    const Tensor* codes;
+    const float* weights;
+    OP_REQUIRES_OK(ctx, Inputs(ctx, &codes, &weights));
     Tensor* votes = nullptr;
     OP_REQUIRES_OK(ctx, ctx->allocate_output(0, TensorShape({num_elements_}),
                                              &votes));
@@ -75,17 +89,41 @@ class MajorityVoteOp : public OpKernel {
     OP_REQUIRES_OK(ctx, ctx->allocate_output(1, TensorShape({}), &dropped));
     int64_t num_dropped = 0;
     const sparsesign::Status st = sparsesign::MajorityVote(
-        codes.flat<int32>().data(), m, k, num_elements_,
-        weighted_ ? weights.flat<float>().data() : nullptr, drop_,
-        votes->flat<float>().data(), &num_dropped, PoolRunner(ctx));
+        codes->flat<int32>().data(), codes->dim_size(0), codes->dim_size(1),
+        num_elements_, weights, drop_, votes->flat<float>().data(),
+        &num_dropped, PoolRunner(ctx));
     OP_REQUIRES(ctx, st.ok, errors::InvalidArgument(st.message));
     dropped->scalar<int32>()() = static_cast<int32>(num_dropped);
   }
+};
 
- private:
-  int64_t num_elements_ = 0;
-  bool weighted_ = false;
-  bool drop_ = false;
+class SparseMajorityVoteOp : public VoteKernel {
+ public:
+  using VoteKernel::VoteKernel;
+
+  void Compute(OpKernelContext* ctx) override {
+    const Tensor* codes;
+    const float* weights;
+    OP_REQUIRES_OK(ctx, Inputs(ctx, &codes, &weights));
+    std::vector<int32_t> indices;
+    std::vector<float> votes;
+    int64_t num_dropped = 0;
+    const sparsesign::Status st = sparsesign::SparseMajorityVote(
+        codes->flat<int32>().data(), codes->dim_size(0), codes->dim_size(1),
+        num_elements_, weights, drop_, &indices, &votes, &num_dropped,
+        PoolRunner(ctx));
+    OP_REQUIRES(ctx, st.ok, errors::InvalidArgument(st.message));
+    const int64_t u = static_cast<int64_t>(indices.size());
+    Tensor *out_indices, *out_votes, *dropped;
+    OP_REQUIRES_OK(ctx, ctx->allocate_output(0, TensorShape({u}),
+                                             &out_indices));
+    OP_REQUIRES_OK(ctx, ctx->allocate_output(1, TensorShape({u}), &out_votes));
+    OP_REQUIRES_OK(ctx, ctx->allocate_output(2, TensorShape({}), &dropped));
+    std::copy(indices.begin(), indices.end(),
+              out_indices->flat<int32>().data());
+    std::copy(votes.begin(), votes.end(), out_votes->flat<float>().data());
+    dropped->scalar<int32>()() = static_cast<int32>(num_dropped);
+  }
 };
 
 #define REGISTER_ENCODE(T)                                           \
@@ -104,6 +142,8 @@ REGISTER_ENCODE(double);
 
 REGISTER_KERNEL_BUILDER(Name("MajorityVote").Device(DEVICE_CPU),
                         MajorityVoteOp);
+REGISTER_KERNEL_BUILDER(Name("SparseMajorityVote").Device(DEVICE_CPU),
+                        SparseMajorityVoteOp);
 
 }  // namespace
 }  // namespace tensorflow

@@ -115,4 +115,68 @@ on_invalid: 'raise' fails on the first invalid row, naming it and the code;
   'drop' makes invalid rows abstain.
 )doc");
 
+REGISTER_OP("SparseSignAccumulateEncode")
+    .Input("memory: resource")
+    .Input("gradient: T")
+    .Output("codes: int32")
+    .Attr("k: int >= 0")
+    .Attr("T: {half, bfloat16, float, double}")
+    .Attr("label: string = ''")
+    .SetIsStateful()
+    .SetShapeFn([](InferenceContext* c) {
+      // The gradient stands in for the memory (same shape, checked at run
+      // time against the variable).
+      int64_t k;
+      TF_RETURN_IF_ERROR(c->GetAttr("k", &k));
+      ShapeHandle unused;
+      TF_RETURN_IF_ERROR(c->WithRank(c->input(0), 0, &unused));
+      c->set_output(0, c->Vector(k));
+      return OkStatus();
+    })
+    .Doc(R"doc(
+The fused error-feedback encode, in place on the memory variable:
+
+  memory += gradient
+  codes = SparseSignEncode(memory, k)
+  memory[selected] = +0
+
+one read of the gradient and one read-modify-write of the memory. Same codes
+and memory as the three steps done separately, bit for bit.
+
+memory: a resource variable of dtype T, the gradient's shape.
+gradient: T, any shape, fewer than 2**30 elements.
+codes: int32 [k], as SparseSignEncode.
+label: names the variable in error messages.
+)doc");
+
+REGISTER_OP("SparseMajorityVote")
+    .Input("codes: int32")
+    .Input("weights: float")
+    .Output("indices: int32")
+    .Output("votes: float")
+    .Output("num_dropped: int32")
+    .Attr("num_elements: int >= 0")
+    .Attr("weighted: bool = false")
+    .Attr("on_invalid: {'raise', 'drop'} = 'raise'")
+    .SetShapeFn([](InferenceContext* c) {
+      ShapeHandle codes, weights;
+      TF_RETURN_IF_ERROR(c->WithRank(c->input(0), 2, &codes));
+      TF_RETURN_IF_ERROR(c->WithRank(c->input(1), 1, &weights));
+      c->set_output(0, c->Vector(InferenceContext::kUnknownDim));
+      c->set_output(1, c->output(0));
+      c->set_output(2, c->Scalar());
+      return OkStatus();
+    })
+    .Doc(R"doc(
+MajorityVote in sparse form: the indices (ascending) whose vote is not 0,
+and their votes (+1 or -1). Scattering them into zeros gives MajorityVote's
+votes bit for bit; same validation, errors and attributes.
+
+codes: int32 [M, k], one message per row.
+weights: float32 [M] when weighted, else an empty vector.
+indices: int32 [U], ascending.
+votes: float32 [U] in {-1, +1}.
+num_dropped: rows that abstained for being invalid (on_invalid='drop').
+)doc");
+
 }  // namespace tensorflow

@@ -2,8 +2,8 @@
 
 All variables' codes travel in one message: variable ``l`` owns indices
 ``[offset_l, offset_l + n_l)``, so a code ``(i << 1) | s`` of variable
-``l`` becomes ``((offset_l + i) << 1) | s``. After the vote the global
-update is cut back into per-variable gradients.
+``l`` becomes ``((offset_l + i) << 1) | s``. After the vote ``apply.py``
+cuts the update back per variable.
 """
 
 from __future__ import annotations
@@ -35,6 +35,7 @@ class Layout:
     """
 
     def __init__(self, variables: Sequence, var_key: Callable):
+        self.variables = list(variables)
         self.sizes = [flat_size(v) for v in variables]
         self.total = sum(self.sizes)
         self.offsets = [0, *itertools.accumulate(self.sizes)][:-1]
@@ -58,6 +59,10 @@ class Layout:
                              "not among those the optimizer was built with")
         return self._slots[key]
 
+    def variable(self, slot: int):
+        """The variable in ``slot``."""
+        return self.variables[slot]
+
     def present(self, grads_and_vars) -> list[tuple[int, int, tf.Tensor]]:
         """``(position, slot, dense gradient)`` of every pair whose gradient
         is not None (IndexedSlices become dense)."""
@@ -68,15 +73,3 @@ class Layout:
         """A variable's codes shifted into the global index space."""
         shift = 2 * self.offsets[slot]
         return tf.where(codes >= 0, codes + shift, codes) if shift else codes
-
-    def split(self, update: tf.Tensor, present, grads_and_vars) -> list:
-        """``grads_and_vars`` with each present gradient replaced by its
-        slice of the global ``update`` (shaped and typed like the
-        variable); absent gradients stay None."""
-        out = [(None, v) for _, v in grads_and_vars]
-        for i, slot, _ in present:
-            v = grads_and_vars[i][1]
-            start = self.offsets[slot]
-            piece = update[start:start + self.sizes[slot]]
-            out[i] = (tf.cast(tf.reshape(piece, v.shape), v.dtype), v)
-        return out

@@ -1,34 +1,54 @@
 """Error feedback: what a replica did not send is added to its next step.
 
 ``e_l = memory_l + g_l`` is what gets selected from; the selected entries
-are cleared and the rest becomes the new memory. Memories are written only
-after every replica's message has arrived, so a step that fails anywhere (a
-NaN on one replica, a dead peer) leaves every memory untouched.
+are cleared and the rest becomes the new memory. Where the selector can
+(top-K signs, memory on the CPU, same dtype as the gradient) this is one
+fused op in place on the memory (:func:`tf_sparsesign.ops.
+accumulate_encode`): one read of the gradient, one read-modify-write of
+the memory. Otherwise the residual is written once every replica's message
+has arrived.
+
+A step that fails after the encode (another worker's NaN, a dead peer)
+leaves a fused memory holding the gradient and without the entries it sent:
+the job restarts from its last backup anyway. On one host a NaN or Inf
+gradient on any replica stops the step before any memory is written (the
+aggregator orders every encode after every local replica's check).
 """
 
 from __future__ import annotations
 
 import tensorflow as tf
 
-from .state import tf_variable
+from .select import Selection
+from .state import components, tf_variable
 
 
 class ErrorFeedback:
     """Memory on (the default): one memory per variable and replica."""
 
-    keeps_residual = True
-
-    def __init__(self, memories):
+    def __init__(self, memories, selector):
         self._memories = memories
+        # Fused where the selector can and the op can reach the memory.
+        can = getattr(selector, "select_in_place", None) is not None
+        self._fused = [can and all("GPU" not in c.device.upper()
+                                   for c in components(m))
+                       for m in memories]
 
-    def add(self, slot: int, g: tf.Tensor) -> tf.Tensor:
-        """``e = memory + g`` (in the gradient's dtype)."""
-        return tf.cast(tf_variable(self._memories[slot]), g.dtype) + g
+    def select(self, selector, slot: int, g, k: int, label: str):
+        """``(Selection, pending)``: what to send, and the ``(slot,
+        residual)`` to write after the gather (None when fused)."""
+        memory = self._memories[slot]
+        if self._fused[slot] and tf.as_dtype(memory.dtype) == g.dtype:
+            return Selection(selector.select_in_place(memory, g, k,
+                                                      label)), None
+        e = tf.cast(tf_variable(memory), g.dtype) + g
+        chosen = selector.select(e, k, slot, keep_residual=True)
+        return chosen, (slot, chosen.residual)
 
-    def commit(self, residuals, after: tf.Tensor) -> None:
-        """Writes ``(slot, residual)`` pairs once ``after`` exists."""
+    def commit(self, pending, after) -> None:
+        """Writes the residuals once ``after`` (the gathered step) exists."""
         with tf.control_dependencies([after]):
-            for slot, residual in residuals:
+            for slot, residual in pending:
                 memory = self._memories[slot]
                 memory.assign(tf.cast(residual, memory.dtype))
 
@@ -36,15 +56,13 @@ class ErrorFeedback:
 class NoMemory:
     """Memory off: the raw gradient is sparsified, the rest is dropped."""
 
-    keeps_residual = False
+    def select(self, selector, slot: int, g, k: int, label: str):
+        return selector.select(g, k, slot, keep_residual=False), None
 
-    def add(self, slot: int, g: tf.Tensor) -> tf.Tensor:
-        return g
-
-    def commit(self, residuals, after: tf.Tensor) -> None:
+    def commit(self, pending, after) -> None:
         pass
 
 
-def make(memories) -> ErrorFeedback | NoMemory:
+def make(memories, selector) -> ErrorFeedback | NoMemory:
     """Error feedback when there are memories, else none."""
-    return ErrorFeedback(memories) if memories else NoMemory()
+    return ErrorFeedback(memories, selector) if memories else NoMemory()

@@ -282,3 +282,21 @@ def point_backup_to(callback, directory: str) -> None:
     callback._prev_weights_path = f"{callback._weights_path}.bkp"
     callback._prev_training_metadata_path = (
         f"{callback._training_metadata_path}.bkp")
+
+
+def collective_all_gather(strategy, local_rows) -> tf.Tensor:
+    """One ``CollectiveGatherV2`` per local device, with the strategy's own
+    group key, a fresh instance key and its ordering token (without the
+    token, collectives with fixed keys hang), and static shapes: unlike
+    ``ReplicaContext.all_gather`` there is no shape round first. Returns the
+    rows of every replica (each local launch returns them all)."""
+    ops = getattr(strategy.extended, "_cross_device_ops", None)
+    launchers = getattr(ops, "_launchers", None)
+    if not launchers or len(launchers) != len(local_rows):
+        raise RuntimeError(
+            "tf_sparsesign: this multi-worker strategy has no collective "
+            f"launcher per local device (found {type(ops).__name__}); use "
+            "MultiWorkerMirroredStrategy or MultiWorkerSparseSignStrategy")
+    gathered = [launcher._all_gather(rows, None)
+                for launcher, rows in zip(launchers, local_rows)]
+    return gathered[0]

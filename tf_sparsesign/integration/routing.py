@@ -82,7 +82,9 @@ def attach(optimizer, owner, variables, config: SparseSignConfig,
     factory = KerasStateFactory(owner)
     with factory.scope():
         agg = build_aggregator(config, variables, num_replicas, factory,
-                               _patches.var_key(optimizer))
+                               _patches.var_key(optimizer),
+                               learning_rate=_plain_sgd_rate(optimizer),
+                               collective=_patches.collective_all_gather)
     agg.owner = owner
     # tf.train.Checkpoint saves every replica's memory through this.
     owner.sparsesign_state = _patches.as_trackable(
@@ -91,6 +93,21 @@ def attach(optimizer, owner, variables, config: SparseSignConfig,
                                                              tensors))
     _patches.attach(optimizer, agg)
     return agg
+
+
+def _plain_sgd_rate(optimizer):
+    """For Keras SGD without momentum or gradient accumulation, where a zero
+    gradient changes nothing, a callable giving its current learning rate
+    (the aggregation then updates only the touched coordinates); else
+    None."""
+    import keras
+
+    sgd = keras.optimizers.SGD
+    if (type(optimizer).update_step is sgd.update_step and
+            not optimizer.momentum and
+            not optimizer.gradient_accumulation_steps):
+        return lambda: optimizer.learning_rate
+    return None
 
 
 def check_finite(grads, variables):

@@ -70,19 +70,7 @@ def sparse_sign_encode(x, k: int, *, return_residual: bool = False,
     >>> sparse_sign_encode(tf.constant([0.5, -3.0, 0.0, 2.0]), 2).numpy()
     array([3, 6], dtype=int32)
     """
-    x = tf.convert_to_tensor(x)
-    if x.dtype not in _FLOATS:
-        raise TypeError("sparse_sign_encode: x must be float16, bfloat16, "
-                        f"float32 or float64, got {x.dtype.name}")
-    k = as_int(k, "sparse_sign_encode: k")
-    n = _static_size(x)
-    if k < 0 or (n is not None and k > n):
-        raise ValueError(f"sparse_sign_encode: k must satisfy 0 <= k <= N = "
-                         f"{n if n is not None else 'size(x)'}, got k = {k}")
-    if n is not None and n >= MAX_ELEMENTS:
-        raise ValueError(f"sparse_sign_encode: x has {n} elements; the limit "
-                         f"is 2**30 - 1 = {MAX_ELEMENTS - 1} (int32 codes). "
-                         "Split the tensor.")
+    x, k = encode_args(x, k, "sparse_sign_encode", "x")
     lib = _library.load()
     with tf.name_scope(name or "sparse_sign_encode"):
         if lib is None:
@@ -127,35 +115,63 @@ def majority_vote(codes, num_elements: int, weights=None,
     >>> majority_vote(codes, 4).numpy()
     array([ 1.,  0., -1.,  1.], dtype=float32)
     """
-    codes = int32_tensor(codes, "majority_vote: codes", {2: "[M, k]"})
-    num_elements = as_int(num_elements, "majority_vote: num_elements")
-    if not 0 <= num_elements <= MAX_ELEMENTS:
-        raise ValueError(f"majority_vote: num_elements must be in [0, 2**30]"
-                         f", got {num_elements}")
-    check_on_invalid(on_invalid, "majority_vote")
-    if weights is not None:
-        weights = tf.convert_to_tensor(weights)
-        if weights.dtype != tf.float32:
-            raise TypeError(f"majority_vote: weights must be float32, got "
-                            f"{weights.dtype.name}")
-        m = codes.shape[0]
-        if weights.shape.rank is not None and (
-                weights.shape.rank != 1 or
-                (m is not None and weights.shape[0] not in (None, m))):
-            raise ValueError(f"majority_vote: weights must have shape "
-                             f"[{m}] (one per row of codes), got "
-                             f"{weights.shape}")
+    codes, num_elements, weights = vote_args(codes, num_elements, weights,
+                                             on_invalid, "majority_vote")
     lib = _library.load()
     with tf.name_scope(name or "majority_vote"):
         if lib is None:
             votes, dropped = reference.majority_vote(codes, num_elements,
                                                      weights, on_invalid)
         else:
-            weighted = weights is not None
-            w = weights if weighted else tf.zeros([0], tf.float32)
             votes, dropped = lib.majority_vote(
-                codes, w, num_elements=num_elements, weighted=weighted,
-                on_invalid=on_invalid)
+                codes, _weights_or_empty(weights), num_elements=num_elements,
+                weighted=weights is not None, on_invalid=on_invalid)
     if on_invalid == "drop":
         return votes, dropped
     return votes
+
+
+# -- argument checks shared with the aggregation ops (ops/fused.py) --------
+
+def encode_args(x, k, what: str, arg: str):
+    """``(x as a float tensor, k as an int)``, or a clear error."""
+    x = tf.convert_to_tensor(x)
+    if x.dtype not in _FLOATS:
+        raise TypeError(f"{what}: {arg} must be float16, bfloat16, float32 "
+                        f"or float64, got {x.dtype.name}")
+    k = as_int(k, f"{what}: k")
+    n = _static_size(x)
+    if k < 0 or (n is not None and k > n):
+        raise ValueError(f"{what}: k must satisfy 0 <= k <= N = "
+                         f"{n if n is not None else 'size(x)'}, got k = {k}")
+    if n is not None and n >= MAX_ELEMENTS:
+        raise ValueError(f"{what}: {arg} has {n} elements; the limit is "
+                         f"2**30 - 1 = {MAX_ELEMENTS - 1} (int32 codes). "
+                         "Split the tensor.")
+    return x, k
+
+
+def vote_args(codes, num_elements, weights, on_invalid: str, what: str):
+    """``(codes, num_elements, weights)`` checked, or a clear error."""
+    codes = int32_tensor(codes, f"{what}: codes", {2: "[M, k]"})
+    num_elements = as_int(num_elements, f"{what}: num_elements")
+    if not 0 <= num_elements <= MAX_ELEMENTS:
+        raise ValueError(f"{what}: num_elements must be in [0, 2**30], got "
+                         f"{num_elements}")
+    check_on_invalid(on_invalid, what)
+    if weights is not None:
+        weights = tf.convert_to_tensor(weights)
+        if weights.dtype != tf.float32:
+            raise TypeError(f"{what}: weights must be float32, got "
+                            f"{weights.dtype.name}")
+        m = codes.shape[0]
+        if weights.shape.rank is not None and (
+                weights.shape.rank != 1 or
+                (m is not None and weights.shape[0] not in (None, m))):
+            raise ValueError(f"{what}: weights must have shape [{m}] (one "
+                             f"per row of codes), got {weights.shape}")
+    return codes, num_elements, weights
+
+
+def _weights_or_empty(weights):
+    return weights if weights is not None else tf.zeros([0], tf.float32)

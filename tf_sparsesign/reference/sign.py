@@ -140,3 +140,21 @@ def majority_vote(codes: tf.Tensor, num_elements: int, weights=None,
     votes = tf.sign(tally)
     dropped = tf.reduce_sum(tf.cast(invalid, tf.int32))
     return votes, dropped
+
+
+def accumulate_encode(memory: tf.Variable, gradient: tf.Tensor, k: int):
+    """Reference for :func:`tf_sparsesign.ops.accumulate_encode`: the three
+    steps it fuses."""
+    codes, residual = sparse_sign_encode(memory + gradient, k, True)
+    memory.assign(residual)
+    return codes
+
+
+def sparse_majority_vote(codes: tf.Tensor, num_elements: int, weights=None,
+                         on_invalid: str = "raise"):
+    """Reference for :func:`tf_sparsesign.ops.sparse_majority_vote`:
+    the dense vote's nonzero entries. Returns ``(indices, votes, dropped)``.
+    """
+    votes, dropped = majority_vote(codes, num_elements, weights, on_invalid)
+    indices = tf.cast(tf.reshape(tf.where(votes != 0), [-1]), tf.int32)
+    return indices, tf.gather(votes, indices), dropped

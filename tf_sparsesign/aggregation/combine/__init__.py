@@ -1,29 +1,57 @@
-"""Combine rules: the gathered rows -> one update in the global space.
+"""Combine rules: the gathered rows -> one sparse update.
 
 A rule is built once, ``Rule(state, num_replicas, num_elements)`` (it may
-create its own state with ``state.tracked(...)``), and called per step::
+create its own state with ``state.tracked(...)``), and called once per step
+and host, in cross-replica context::
 
-    combine(codes, values, on_invalid) -> (update, dropped)
+    combine(codes, values, on_invalid) -> (SparseUpdate, dropped)
 
-``codes`` is int32 ``[M, k]`` (rows that were dropped before, e.g. for a
-foreign settings fingerprint, are all padding), ``values`` float32
-``[M, k]`` or None. ``update`` is float32 ``[num_elements]``; ``dropped``
-counts rows the rule found malformed (``on_invalid="drop"``; with
-``"raise"`` they are an error).
+``codes`` is int32 ``[M, k]`` (rows dropped before, e.g. for a foreign
+settings fingerprint, are all padding), ``values`` float32 ``[M, k]`` or
+None. The :class:`SparseUpdate` holds the global indices (ascending, unique,
+int32) where the update may be nonzero and the update there (float32): no
+vector of the whole index space is ever built. ``dropped`` counts rows the rule found malformed
+(``on_invalid="drop"``; with ``"raise"`` they are an error). State a rule
+assigns here is assigned on every local replica at once.
 
 Register a vote rule in :data:`tf_sparsesign.aggregation.registry.VOTES`.
 """
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import tensorflow as tf
 
 from ... import ops
 
 
+class SparseUpdate(NamedTuple):
+    """The step's update where it may be nonzero (see the package
+    docstring)."""
+
+    indices: tf.Tensor
+    values: tf.Tensor
+
+
 def vote(codes, num_elements: int, weights, on_invalid: str):
-    """``majority_vote`` returning ``(votes, dropped)`` in both modes."""
+    """The majority vote as ``(SparseUpdate, dropped)`` in both modes."""
     if on_invalid == "raise":
-        return (ops.majority_vote(codes, num_elements, weights),
-                tf.zeros([], tf.int32))
-    return ops.majority_vote(codes, num_elements, weights, on_invalid="drop")
+        indices, votes = ops.sparse_majority_vote(codes, num_elements,
+                                                  weights)
+        return SparseUpdate(indices, votes), tf.zeros([], tf.int32)
+    indices, votes, dropped = ops.sparse_majority_vote(
+        codes, num_elements, weights, on_invalid="drop")
+    return SparseUpdate(indices, votes), dropped
+
+
+def votes_at(update: SparseUpdate, codes) -> tf.Tensor:
+    """float32 like ``codes``: the update at each code's index (0 for
+    padding and for indices without an update)."""
+    index = tf.maximum(codes, 0) // 2
+    pos = tf.searchsorted(update.indices, tf.reshape(index, [-1]))
+    pos = tf.reshape(pos, tf.shape(codes))
+    padded = tf.concat([update.indices, [-1]], 0)  # pos may be U
+    hit = (tf.gather(padded, pos) == index) & (codes >= 0)
+    values = tf.gather(tf.concat([update.values, [0.0]], 0), pos)
+    return tf.where(hit, values, 0.0)

@@ -7,9 +7,12 @@ from __future__ import annotations
 
 import tensorflow as tf
 
+from . import SparseUpdate
+
 
 class MeanOfValues:
-    """Scatter-adds every live code's value into the global space."""
+    """Sums every live code's value per index (in row order, as a scatter
+    add into zeros would)."""
 
     def __init__(self, state, num_replicas: int, num_elements: int):
         self.num_elements = int(num_elements)
@@ -17,7 +20,9 @@ class MeanOfValues:
     def combine(self, codes, values, on_invalid: str):
         live = codes >= 0
         index = tf.boolean_mask(codes, live) // 2
-        total = tf.tensor_scatter_nd_add(
-            tf.zeros([self.num_elements]), index[:, None],
-            tf.boolean_mask(values, live))
-        return total, tf.zeros([], tf.int32)
+        sent = tf.boolean_mask(values, live)
+        order = tf.argsort(index, stable=True)  # equal indices keep row order
+        index, sent = tf.gather(index, order), tf.gather(sent, order)
+        unique, segment = tf.unique(index)
+        total = tf.math.segment_sum(sent, segment)
+        return SparseUpdate(unique, total), tf.zeros([], tf.int32)

@@ -6,7 +6,7 @@ from __future__ import annotations
 import tensorflow as tf
 
 from ..state import tf_variable
-from . import vote
+from . import vote, votes_at
 
 #: Upper bound of the reliability weight.
 WEIGHT_MAX = 5.0
@@ -35,17 +35,12 @@ class WeightedVote:
         return tf.clip_by_value(1.0 + llr, 0.0, WEIGHT_MAX)
 
     def combine(self, codes, values, on_invalid: str):
-        votes, dropped = vote(codes, self.num_elements, self.weights(),
-                              on_invalid)
-        self._update_reliability(codes, votes)
-        return votes, dropped
-
-    def _update_reliability(self, codes, votes):
-        live = codes >= 0  # invalid rows may hold garbage: clamp the index
-        index = tf.clip_by_value(codes // 2, 0, self.num_elements - 1)
+        update, dropped = vote(codes, self.num_elements, self.weights(),
+                               on_invalid)
         sign = tf.cast(1 - 2 * (codes % 2), tf.float32)
-        product = tf.gather(votes, index) * sign
+        product = votes_at(update, codes) * sign
         self.agree.assign_add(tf.reduce_sum(
-            tf.cast(live & (product > 0), tf.float32), 1))
+            tf.cast(product > 0, tf.float32), 1))
         self.disagree.assign_add(tf.reduce_sum(
-            tf.cast(live & (product < 0), tf.float32), 1))
+            tf.cast(product < 0, tf.float32), 1))
+        return update, dropped

@@ -12,6 +12,8 @@ from . import Selection
 class TopKValues(TopKSigns):
     """:class:`TopKSigns` plus each selected entry's value (float32)."""
 
+    select_in_place = None  # the values are read from e: not fused
+
     def select(self, e, k: int, slot: int, keep_residual: bool) -> Selection:
         chosen = super().select(e, k, slot, keep_residual)
         index = tf.maximum(chosen.codes, 0) // 2
