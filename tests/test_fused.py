@@ -32,8 +32,9 @@ def fused_and_reference(m0, g, k, dtype):
     a = tf.Variable(tf.cast(m0, dtype))
     b = tf.Variable(tf.cast(m0, dtype))
     g = tf.cast(g, dtype)
-    codes = ops.accumulate_encode(a, g, k)
-    expect = reference.accumulate_encode(b, g, k)
+    codes, values = ops.accumulate_encode(a, g, k, return_values=True)
+    expect, expect_values = reference.accumulate_encode(b, g, k)
+    np.testing.assert_array_equal(bits(values), bits(expect_values))
     return codes.numpy(), expect.numpy(), bits(a.read_value()), \
         bits(b.read_value())
 
@@ -177,7 +178,7 @@ def test_sparse_vote_reference_matches_compiled(compiled):
         idx = np.sort(rng.choice(1000, 40, replace=False))
         codes[r, :40] = (idx << 1) | rng.integers(0, 2, 40)
     w = rng.standard_normal(4).astype(np.float32)
-    got = ops.sparse_majority_vote(codes, 1000, w)
+    got = ops.sparse_majority_vote(codes, 1000, w, return_tallies=True)
     ref = reference.sparse_majority_vote(tf.constant(codes), 1000,
                                          tf.constant(w))
     np.testing.assert_array_equal(got[0].numpy(), ref[0].numpy())

@@ -50,6 +50,23 @@ SETTINGS_DOC = """\
         (disagree + 1)), 0, 5)`` from how often its signs agreed with past
         votes.
       seed: seed of ``random_k``'s coordinate choice (default 0).
+      aggregation: how the replicas' selections are exchanged:
+        ``"allgather"`` (default: every worker receives every message and
+        votes itself; bytes grow with the number of workers M),
+        ``"sharded"`` (coordinate i belongs to worker i mod M: one
+        all-to-all of buckets, each worker votes its shard, one all-gather
+        of the shard votes; bytes flat in M, and a worker trusts the shard
+        owners for their shards' votes), or ``"auto"`` (the cheaper of the
+        two by :func:`tf_sparsesign.policy.choose_aggregation`; never
+        ``downlink="topk"``).
+      downlink: what a shard returns when sharded: ``"exact"`` (default,
+        every nonzero vote: the same result as the all-gather) or
+        ``"topk"`` (only its ``ceil(K/M)`` strongest votes: O(K) bytes per
+        worker whatever M, but a different algorithm).
+      shard_capacity: bucket capacity factor when sharded: each bucket
+        holds ``ceil(shard_capacity * K / M)`` codes (default 1.25); codes
+        that do not fit stay in the error-feedback memory for a later step
+        and are counted (``comm_overflow``).
       adversary: **test/experiment hook only** (default None), e.g. a
         :class:`tf_sparsesign.experiments.Adversary` making chosen replicas
         send flipped, random or malformed messages. Not part of the
@@ -81,6 +98,9 @@ class SparseSignConfig:
     method: str = "sign_vote"
     vote: str = "plain"
     seed: int = 0
+    aggregation: str = "allgather"
+    downlink: str = "exact"
+    shard_capacity: float = policy.DEFAULT_SHARD_CAPACITY
     adversary: Any = None
 
     def __post_init__(self):
@@ -101,6 +121,16 @@ class SparseSignConfig:
             raise ValueError(f"wire={self.wire!r} codes positions and signs; "
                              f"it cannot carry method={self.method!r} "
                              "(values): use wire='int32'")
+        if self.aggregation == "sharded" and registry.sends_values(
+                self.method):
+            raise ValueError(f"aggregation='sharded' votes signs; it cannot"
+                             f" carry method={self.method!r} (values): use "
+                             "aggregation='allgather'")
+        capacity = self.shard_capacity
+        if isinstance(capacity, bool) or not isinstance(
+                capacity, numbers.Real) or not capacity >= 1.0:
+            raise ValueError(f"shard_capacity must be a number >= 1 (bucket "
+                             f"slots per K/M codes), got {capacity!r}")
 
     @classmethod
     def from_settings(cls, owner: str, density, settings: dict
@@ -137,7 +167,8 @@ FIELDS = tuple(f.name for f in dataclasses.fields(SparseSignConfig))
 SHARED = tuple(name for name in FIELDS if name != "adversary")
 #: Settings chosen from a fixed set, and the names each accepts.
 CHOICES = {"on_invalid": ("raise", "drop"), "wire": tuple(registry.CODECS),
-           "method": tuple(registry.METHODS), "vote": tuple(registry.VOTES)}
+           "method": tuple(registry.METHODS), "vote": tuple(registry.VOTES),
+           "aggregation": policy.AGGREGATIONS, "downlink": policy.DOWNLINKS}
 
 
 def mismatch_message(values, mine: int, config: SparseSignConfig) -> str:

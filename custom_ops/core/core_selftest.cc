@@ -124,14 +124,21 @@ void CheckAccumulate(const std::vector<float>& m0, const std::vector<float>& g,
                                sparsesign::SerialRunner());
   std::vector<float> memory = m0;
   std::vector<int32_t> codes(k, 54321);
+  std::vector<float> values(k, 9.0f);
   auto fused = sparsesign::AccumulateEncode(FloatFormat::kFloat32,
                                             memory.data(), g.data(), n, k,
-                                            codes.data(), ThreadRunner(3));
+                                            codes.data(), values.data(),
+                                            ThreadRunner(3));
   if (st.ok != fused.ok) return Fail(what, n, k);
   if (!st.ok) return;
   if (codes != expect_codes) return Fail(what, n, k);
   if (std::memcmp(memory.data(), expect_memory.data(), n * sizeof(float)))
     Fail("accumulate-memory", n, k);
+  for (int64_t j = 0; j < k; ++j) {
+    const float want = codes[j] >= 0 ? sum[codes[j] >> 1] : 0.0f;
+    if (std::memcmp(&values[j], &want, sizeof(float)))
+      return Fail("accumulate-values", n, k);
+  }
 }
 
 void AccumulateCases() {
@@ -166,7 +173,7 @@ void AccumulateCases() {
   std::vector<int32_t> codes(10);
   auto st = sparsesign::AccumulateEncode(FloatFormat::kFloat32, m0.data(),
                                          g.data(), 200000, 10, codes.data(),
-                                         ThreadRunner(2));
+                                         nullptr, ThreadRunner(2));
   if (st.ok || st.message.find("77777") == std::string::npos)
     Fail("accumulate-nan", 200000, 10);
 }
@@ -198,7 +205,7 @@ void CheckSparseVote(const std::vector<int32_t>& codes, int64_t m, int64_t k,
   for (size_t j = 0; ok && j < idx.size(); ++j) {
     ok = idx[j] >= 0 && idx[j] < n && votes[j] != 0.0f &&
          (j == 0 || idx[j] > idx[j - 1]);
-    if (ok) scattered[idx[j]] = votes[j];
+    if (ok) scattered[idx[j]] = votes[j] > 0.0f ? 1.0f : -1.0f;
   }
   if (!ok || scattered != dense) Fail("sparse-vote", n, m);
 }

@@ -457,7 +457,8 @@ template <typename F>
 Status WriteCodes(const typename F::Bits* x, int64_t k,
                   const Chunking& ch, const ParallelRunner& run,
                   const Selection<typename F::Bits>& sel, int32_t* codes,
-                  typename F::Bits* residual) {
+                  typename F::Bits* residual,
+                  typename F::Bits* values = nullptr) {
   using Bits = typename F::Bits;
   std::vector<int64_t> offset(ch.count + 1, 0);
   for (int64_t c = 0; c < ch.count; ++c)
@@ -481,6 +482,7 @@ Status WriteCodes(const typename F::Bits* x, int64_t k,
       if (pos < end_pos) {
         const int32_t sign = static_cast<int32_t>(bits >> (F::kWidth - 1));
         codes[pos] = static_cast<int32_t>(i << 1) | sign;
+        if (values) values[pos] = bits;
       }
       ++pos;
       if (residual) residual[i] = 0;
@@ -497,13 +499,15 @@ Status WriteCodes(const typename F::Bits* x, int64_t k,
       return Status::Invalid(
           "sparse_sign_encode: internal error: chunk count mismatch");
   std::fill(codes + offset[ch.count], codes + k, kPadCode);
+  if (values) std::fill(values + offset[ch.count], values + k, Bits{0});
   return Status::Ok();
 }
 
 template <typename F>
 Status EncodeTyped(const typename F::Bits* x, int64_t n, int64_t k,
                    int32_t* codes, typename F::Bits* residual,
-                   const ParallelRunner& run) {
+                   const ParallelRunner& run,
+                   typename F::Bits* values = nullptr) {
   using Bits = typename F::Bits;
   const Chunking ch(n);
   Selection<Bits> sel;
@@ -520,7 +524,7 @@ Status EncodeTyped(const typename F::Bits* x, int64_t n, int64_t k,
       if (f) return NaNError(FirstNaN<F>(x, n), n);
     sel.threshold = {F::kMagMask, -1};  // selects nothing
     sel.per_chunk.assign(ch.count, 0);
-    return WriteCodes<F>(x, k, ch, run, sel, codes, residual);
+    return WriteCodes<F>(x, k, ch, run, sel, codes, residual, values);
   }
   Status st;
   if (n < kDirectMaxN) {
@@ -529,7 +533,7 @@ Status EncodeTyped(const typename F::Bits* x, int64_t n, int64_t k,
     st = RadixSelect<F>(x, n, k, ch, run, &sel);
   }
   if (!st.ok) return st;
-  return WriteCodes<F>(x, k, ch, run, sel, codes, residual);
+  return WriteCodes<F>(x, k, ch, run, sel, codes, residual, values);
 }
 
 // ---------------------------------------------------------------------------
@@ -600,7 +604,7 @@ struct FusedScan {
 
 template <typename F, typename Float>
 Status AccumulateEncodeTyped(typename F::Bits* m, const Float* g, int64_t n,
-                             int64_t k, int32_t* codes,
+                             int64_t k, int32_t* codes, typename F::Bits* values,
                              const ParallelRunner& run) {
   using Bits = typename F::Bits;
   static_assert(sizeof(Float) == sizeof(Bits), "float and key widths differ");
@@ -609,7 +613,7 @@ Status AccumulateEncodeTyped(typename F::Bits* m, const Float* g, int64_t n,
   if (n < kDirectMaxN || k == 0) {
     AddInPlace(mf, g, ch, run);
     asm volatile("" ::: "memory");  // EncodeTyped reads m as Bits
-    return EncodeTyped<F>(m, n, k, codes, m, run);
+    return EncodeTyped<F>(m, n, k, codes, m, run, values);
   }
   // The bracket, from a sample of the sums in runs of 16 (one cache line of
   // float32): as SampledSelect, with far fewer cache misses on two arrays.
@@ -698,7 +702,7 @@ Status AccumulateEncodeTyped(typename F::Bits* m, const Float* g, int64_t n,
                     sizeof(Bits));
     asm volatile("" ::: "memory");  // the paths below read m as Bits
     if (nan) return NaNError(FirstNaN<F>(m, n), n);
-    return EncodeTyped<F>(m, n, k, codes, m, run);
+    return EncodeTyped<F>(m, n, k, codes, m, run, values);
   }
 
   // Codes: the cleared above-bracket codes and the candidates passing the
@@ -715,20 +719,29 @@ Status AccumulateEncodeTyped(typename F::Bits* m, const Float* g, int64_t n,
                            std::to_string(k));
   ForEachChunk(ch, run, [&](int64_t c) {
     const FusedScan<Bits>& sc = scans[c];
-    int32_t* out = codes + offset[c];
+    int64_t pos = offset[c];
+    auto put = [&](int32_t code, Bits bits) {
+      codes[pos] = code;
+      if (values) values[pos] = bits;
+      ++pos;
+    };
     size_t a = 0;
     for (const Candidate<Bits>& cd : sc.cands) {
       if (!th.Selects(cd.key, cd.index)) continue;
       const int32_t index = static_cast<int32_t>(cd.index);
-      while (a < sc.above_codes.size() && (sc.above_codes[a] >> 1) < index)
-        *out++ = sc.above_codes[a++];
+      for (; a < sc.above_codes.size() && (sc.above_codes[a] >> 1) < index;
+           ++a)
+        put(sc.above_codes[a], sc.above_bits[a]);
       const Bits bits = BitsOf<Float, Bits>(mf[index]);
-      *out++ = (index << 1) | static_cast<int32_t>(bits >> (F::kWidth - 1));
+      put((index << 1) | static_cast<int32_t>(bits >> (F::kWidth - 1)),
+          bits);
       mf[index] = Float(0);
     }
-    while (a < sc.above_codes.size()) *out++ = sc.above_codes[a++];
+    for (; a < sc.above_codes.size(); ++a)
+      put(sc.above_codes[a], sc.above_bits[a]);
   });
   std::fill(codes + offset[ch.count], codes + k, kPadCode);
+  if (values) std::fill(values + offset[ch.count], values + k, Bits{0});
   return Status::Ok();
 }
 
@@ -754,6 +767,31 @@ ParallelRunner SerialRunner() {
   };
 }
 
+Status EncodeInPlace(FloatFormat format, void* x, int64_t n, int64_t k,
+                     int32_t* codes, void* values, const ParallelRunner& run) {
+  Status sizes = CheckSizes(n, k);
+  if (!sizes.ok) return sizes;
+  switch (format) {
+    case FloatFormat::kFloat16:
+      return EncodeTyped<F16>(static_cast<uint16_t*>(x), n, k, codes,
+                              static_cast<uint16_t*>(x), run,
+                              static_cast<uint16_t*>(values));
+    case FloatFormat::kBFloat16:
+      return EncodeTyped<BF16>(static_cast<uint16_t*>(x), n, k, codes,
+                               static_cast<uint16_t*>(x), run,
+                               static_cast<uint16_t*>(values));
+    case FloatFormat::kFloat32:
+      return EncodeTyped<F32>(static_cast<uint32_t*>(x), n, k, codes,
+                              static_cast<uint32_t*>(x), run,
+                              static_cast<uint32_t*>(values));
+    case FloatFormat::kFloat64:
+      return EncodeTyped<F64>(static_cast<uint64_t*>(x), n, k, codes,
+                              static_cast<uint64_t*>(x), run,
+                              static_cast<uint64_t*>(values));
+  }
+  return Status::Invalid("sparse_sign_encode: unknown float format");
+}
+
 Status Encode(FloatFormat format, const void* x, int64_t n, int64_t k,
               int32_t* codes, void* residual, const ParallelRunner& run) {
   Status sizes = CheckSizes(n, k);
@@ -777,18 +815,20 @@ Status Encode(FloatFormat format, const void* x, int64_t n, int64_t k,
 
 Status AccumulateEncode(FloatFormat format, void* memory,
                         const void* gradient, int64_t n, int64_t k,
-                        int32_t* codes, const ParallelRunner& run) {
+                        int32_t* codes, void* values,
+                        const ParallelRunner& run) {
   Status sizes = CheckSizes(n, k);
   if (!sizes.ok) return sizes;
   switch (format) {
     case FloatFormat::kFloat32:
       return AccumulateEncodeTyped<F32, float>(
           static_cast<uint32_t*>(memory), static_cast<const float*>(gradient),
-          n, k, codes, run);
+          n, k, codes, static_cast<uint32_t*>(values), run);
     case FloatFormat::kFloat64:
       return AccumulateEncodeTyped<F64, double>(
           static_cast<uint64_t*>(memory),
-          static_cast<const double*>(gradient), n, k, codes, run);
+          static_cast<const double*>(gradient), n, k, codes,
+          static_cast<uint64_t*>(values), run);
     default:
       return Status::Invalid(
           "accumulate_encode: the fused path takes float32 or float64; add "

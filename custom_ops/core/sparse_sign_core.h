@@ -66,16 +66,24 @@ struct Status {
 Status Encode(FloatFormat format, const void* x, int64_t n, int64_t k,
               int32_t* codes, void* residual, const ParallelRunner& run);
 
+// Encode with the residual written into x itself; values (if not null,
+// k entries of x's format) receives the selected entries' values in code
+// order (0 in padding slots).
+Status EncodeInPlace(FloatFormat format, void* x, int64_t n, int64_t k,
+                     int32_t* codes, void* values, const ParallelRunner& run);
+
 // The fused error-feedback encode (float32 and float64):
 //   memory += gradient;  codes = Encode(memory, k);  memory[selected] = +0
 // with one read of the gradient and one read-modify-write of the memory
 // (the pass that adds also brackets the k-th magnitude and collects the
 // indices the codes are written from). Same codes and memory as Encode on
-// the sum with the residual written back, bit for bit. Errors as Encode; on
-// NaN in the sum, memory holds the sums (nothing cleared).
+// the sum with the residual written back, bit for bit; values as
+// EncodeInPlace. Errors as Encode; on NaN in the sum, memory holds the sums
+// (nothing cleared).
 Status AccumulateEncode(FloatFormat format, void* memory,
                         const void* gradient, int64_t n, int64_t k,
-                        int32_t* codes, const ParallelRunner& run);
+                        int32_t* codes, void* values,
+                        const ParallelRunner& run);
 
 // Majority vote over m rows of k codes each:
 //   out[i] = sign(sum_r w_r * s_{r,i}),  s = +1/-1 if row r sent index i
@@ -95,14 +103,15 @@ Status MajorityVote(const int32_t* codes, int64_t m, int64_t k,
                     float* out, int64_t* num_dropped,
                     const ParallelRunner& run);
 
-// The same vote in sparse form: the indices (ascending) whose vote is not 0,
-// and their votes (+1/-1). Scattering them into zeros gives MajorityVote's
-// out bit for bit (same validation, errors and float32 sums in row order).
+// The same vote in sparse form: the indices (ascending) whose tally is not
+// 0, and the tallies sum_r w_r s_{r,i} (float32, rows in order, flushed as
+// MajorityVote does). Scattering their signs into zeros gives MajorityVote's
+// out bit for bit (same validation and errors); |tally| ranks coordinates.
 // Work is O(m*k*log m), independent of num_elements.
 Status SparseMajorityVote(const int32_t* codes, int64_t m, int64_t k,
                           int64_t num_elements, const float* weights,
                           bool drop, std::vector<int32_t>* indices,
-                          std::vector<float>* votes, int64_t* num_dropped,
+                          std::vector<float>* tallies, int64_t* num_dropped,
                           const ParallelRunner& run);
 
 // Checks one row; returns an empty string if valid, else why not.

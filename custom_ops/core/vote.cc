@@ -222,7 +222,7 @@ Status MajorityVote(const int32_t* codes, int64_t m, int64_t k,
 Status SparseMajorityVote(const int32_t* codes, int64_t m, int64_t k,
                           int64_t num_elements, const float* weights,
                           bool drop, std::vector<int32_t>* indices,
-                          std::vector<float>* votes, int64_t* num_dropped,
+                          std::vector<float>* tallies, int64_t* num_dropped,
                           const ParallelRunner& run) {
   PreparedRows prepared;
   Status st = PrepareRows("sparse_majority_vote", codes, m, k, num_elements,
@@ -262,7 +262,7 @@ Status SparseMajorityVote(const int32_t* codes, int64_t m, int64_t k,
         }
         if (sum != 0.0f) {
           range_index[t].push_back(static_cast<int32_t>(index));
-          range_vote[t].push_back(sum > 0.0f ? 1.0f : -1.0f);
+          range_vote[t].push_back(sum);
         }
       }
     }
@@ -273,11 +273,12 @@ Status SparseMajorityVote(const int32_t* codes, int64_t m, int64_t k,
     merge(0, ranges.count);
   }
   indices->clear();
-  votes->clear();
+  tallies->clear();
   for (int64_t t = 0; t < ranges.count; ++t) {
     indices->insert(indices->end(), range_index[t].begin(),
                     range_index[t].end());
-    votes->insert(votes->end(), range_vote[t].begin(), range_vote[t].end());
+    tallies->insert(tallies->end(), range_vote[t].begin(),
+                    range_vote[t].end());
   }
   return Status::Ok();
 }

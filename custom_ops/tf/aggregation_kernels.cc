@@ -53,22 +53,26 @@ class SparseSignAccumulateEncodeOp : public OpKernel {
                     gradient.shape().DebugString()));
     OP_REQUIRES_OK(ctx, PrepareToUpdateVariable<CPUDevice, T>(
                             ctx, memory, var->copy_on_read_mode.load()));
-    Tensor* codes = nullptr;
+    Tensor *codes, *values;
     OP_REQUIRES_OK(ctx, ctx->allocate_output(0, TensorShape({k_}), &codes));
+    OP_REQUIRES_OK(ctx, ctx->allocate_output(1, TensorShape({k_}), &values));
     const int64_t n = gradient.NumElements();
     void* m = const_cast<char*>(memory->tensor_data().data());
     int32* out = codes->flat<int32>().data();
+    void* out_values = const_cast<char*>(values->tensor_data().data());
     sparsesign::Status st;
     if (format == sparsesign::FloatFormat::kFloat32 ||
         format == sparsesign::FloatFormat::kFloat64) {
       st = sparsesign::AccumulateEncode(format, m, gradient.tensor_data().data(),
-                                        n, k_, out, PoolRunner(ctx));
+                                        n, k_, out, out_values,
+                                        PoolRunner(ctx));
     } else {
       // 16-bit formats add with Eigen's own rounding (as TF's Add does),
       // then select with the residual written in place.
       memory->flat<T>().device(ctx->eigen_device<CPUDevice>()) +=
           gradient.flat<T>();
-      st = sparsesign::Encode(format, m, n, k_, out, m, PoolRunner(ctx));
+      st = sparsesign::EncodeInPlace(format, m, n, k_, out, out_values,
+                                     PoolRunner(ctx));
     }
     OP_REQUIRES(ctx, st.ok, errors::InvalidArgument(Prefix(), st.message));
   }

@@ -119,6 +119,7 @@ REGISTER_OP("SparseSignAccumulateEncode")
     .Input("memory: resource")
     .Input("gradient: T")
     .Output("codes: int32")
+    .Output("values: T")
     .Attr("k: int >= 0")
     .Attr("T: {half, bfloat16, float, double}")
     .Attr("label: string = ''")
@@ -131,6 +132,7 @@ REGISTER_OP("SparseSignAccumulateEncode")
       ShapeHandle unused;
       TF_RETURN_IF_ERROR(c->WithRank(c->input(0), 0, &unused));
       c->set_output(0, c->Vector(k));
+      c->set_output(1, c->Vector(k));
       return OkStatus();
     })
     .Doc(R"doc(
@@ -146,6 +148,7 @@ and memory as the three steps done separately, bit for bit.
 memory: a resource variable of dtype T, the gradient's shape.
 gradient: T, any shape, fewer than 2**30 elements.
 codes: int32 [k], as SparseSignEncode.
+values: T [k], the selected entries' values (of the sum), 0 in padding slots.
 label: names the variable in error messages.
 )doc");
 
@@ -153,7 +156,7 @@ REGISTER_OP("SparseMajorityVote")
     .Input("codes: int32")
     .Input("weights: float")
     .Output("indices: int32")
-    .Output("votes: float")
+    .Output("tallies: float")
     .Output("num_dropped: int32")
     .Attr("num_elements: int >= 0")
     .Attr("weighted: bool = false")
@@ -168,14 +171,15 @@ REGISTER_OP("SparseMajorityVote")
       return OkStatus();
     })
     .Doc(R"doc(
-MajorityVote in sparse form: the indices (ascending) whose vote is not 0,
-and their votes (+1 or -1). Scattering them into zeros gives MajorityVote's
-votes bit for bit; same validation, errors and attributes.
+MajorityVote in sparse form: the indices (ascending) whose tally
+sum_m w_m * s_{m,i} is not 0, and the tallies (float32, rows in order, as
+MajorityVote sums them). Scattering their signs into zeros gives
+MajorityVote's votes bit for bit; same validation, errors and attributes.
 
 codes: int32 [M, k], one message per row.
 weights: float32 [M] when weighted, else an empty vector.
 indices: int32 [U], ascending.
-votes: float32 [U] in {-1, +1}.
+tallies: float32 [U], nonzero.
 num_dropped: rows that abstained for being invalid (on_invalid='drop').
 )doc");
 

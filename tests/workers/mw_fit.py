@@ -57,6 +57,10 @@ def main():
                     default="on", help="a mismatched setting on worker 1")
     ap.add_argument("--wrapper", action="store_true",
                     help="SparseSignOptimizer under plain MWMS (custom loop)")
+    ap.add_argument("--aggregation", default="allgather")
+    ap.add_argument("--wire", default="int32")
+    ap.add_argument("--shard-capacity", type=float, default=1.25)
+    ap.add_argument("--error-feedback", choices=["on", "off"], default="on")
     args = ap.parse_args()
     cfg = json.loads(os.environ["TF_CONFIG"])
     workers = len(cfg["cluster"]["worker"])
@@ -71,15 +75,19 @@ def main():
             strategy = tf.distribute.MultiWorkerMirroredStrategy(
                 communication_options=options)
         else:
-            ef = not (index == 1 and args.error_feedback_worker1 == "off")
+            ef = args.error_feedback == "on" and not (
+                index == 1 and args.error_feedback_worker1 == "off")
             strategy = tf_sparsesign.MultiWorkerSparseSignStrategy(
                 density=args.density, error_feedback=ef,
+                aggregation=args.aggregation, wire=args.wire,
+                shard_capacity=args.shard_capacity,
                 timeout_seconds=args.timeout)
         with strategy.scope():
             model = model_fn()
             if args.wrapper:
                 opt = tf_sparsesign.SparseSignOptimizer(
-                    keras.optimizers.SGD(0.01), density=args.density)
+                    keras.optimizers.SGD(0.01), density=args.density,
+                    aggregation=args.aggregation, wire=args.wire)
             else:
                 opt = keras.optimizers.SGD(0.01)
             model.compile(optimizer=opt, loss="mse")
@@ -136,6 +144,7 @@ def main():
             result[f"w{i}"] = w
         stats = tf_sparsesign.accounting.communication_stats(model.optimizer)
         result["bytes_sent"] = np.int64(stats["bytes_sent"])
+        result["overflow"] = np.int64(stats.get("overflow", 0))
         agg = aggregator_of(model.optimizer)
         for slot in range(len(agg.state.memories)):
             result[f"m{slot}"] = np.stack(

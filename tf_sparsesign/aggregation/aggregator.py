@@ -5,42 +5,39 @@ apply.
 Per step:
 
 1. **encode** (every replica) — for each variable: error feedback and the
-   selector's choice (:mod:`.memory`, :mod:`.select`; top-K signs fused in
-   place on the memory), codes shifted into one global index space
-   (:mod:`.layout`), written as int32 words by the codec (:mod:`.codec`)
-   behind the settings fingerprint (:mod:`.framing`). No memory is written
-   before every local replica's gradient was checked finite.
-2. **gather** (once per host) — every replica's message as rows: stacked on
-   one host, one static-shape collective across workers (:mod:`.gather`).
+   selector's choice (:mod:`.memory`, :mod:`.select`; top-K fused in place
+   on the memory), codes shifted into one global index space
+   (:mod:`.layout`). No memory is written before every local replica's
+   gradient was checked finite.
+2. **gather** (once per host) — the exchange (:mod:`.exchange`) writes this
+   replica's message (codec words behind the settings fingerprint) and
+   brings every replica's messages together: all-gather (everyone gets
+   everything) or sharded (all-to-all of buckets, then the shard votes).
 3. **decode** — settings check, words back to codes; unusable rows abstain
    (``on_invalid="drop"``).
 4. **combine** — the vote rule (:mod:`.combine`) gives the update at the
-   touched coordinates only (at most M·K): computed once per host, for all
-   its replicas.
+   touched coordinates only (at most M·K), once per host (or shard).
 5. **apply** (:mod:`.apply`) — per-variable gradients straight from the
    sparse update for the wrapped optimizer, or, for plain SGD, the touched
    coordinates updated directly (``x -= lr * vote``: exactly S3GD-MV).
 
 The parts are chosen once by :func:`build_aggregator`; the step itself does
-not branch on method, codec or vote names.
+not branch on method, codec, vote or exchange names.
 """
 
 from __future__ import annotations
-
-from typing import Callable
 
 import tensorflow as tf
 
 from .. import policy
 from ..config import SparseSignConfig
-from ..constants import PAD_CODE
 from . import memory as memory_lib
 from . import registry
 from .adversary_hook import HONEST
 from .apply import DenseGradients, SparseSGD
 from .dense import DenseAggregator
+from .exchange.collectives import HostCollectives
 from .framing import SettingsFrame
-from .gather import gather_rows
 from .layout import Layout
 from .state import AggregatorState
 
@@ -50,27 +47,29 @@ class Aggregator:
     :func:`build_aggregator`); ``state`` holds everything that persists."""
 
     def __init__(self, config: SparseSignConfig, layout: Layout,
-                 state: AggregatorState, ks, apply, collective: Callable):
+                 state: AggregatorState, ks, exchange: str, apply,
+                 collectives: HostCollectives):
         self.config = config
         self.layout = layout
         self.state = state
         self.ks = list(ks)
-        n, k = layout.total, sum(self.ks)
-        with_values = registry.sends_values(config.method)
+        self.want_values = (registry.sends_values(config.method) or
+                            exchange != "allgather")
         self.selector = registry.load(registry.METHODS[config.method])(
             config.seed)
         self.memory = memory_lib.make(state.memories, self.selector)
-        self.codec = registry.load(registry.CODECS[config.wire])(
-            n, k, with_values)
-        rule = (registry.VALUES_COMBINER if with_values else
-                registry.VOTES[config.vote])
-        self.combiner = registry.load(rule)(state, state.num_replicas, n)
+        rule = (registry.VALUES_COMBINER if registry.sends_values(
+            config.method) else registry.VOTES[config.vote])
+        combiner = registry.load(rule)(state, state.num_replicas)
+        frame = SettingsFrame(config, config.fingerprint(layout.sizes,
+                                                         self.ks))
+        self.exchange = registry.load(registry.EXCHANGES[exchange])(
+            config, layout, state, self.ks, combiner, frame, collectives)
+        self.combiner = combiner
         self.apply = apply
-        self.collective = collective
-        self.frame = SettingsFrame(config, config.fingerprint(layout.sizes,
-                                                              self.ks))
         self.adversary = config.adversary or HONEST
-        self.dense_bytes = policy.dense_ring_bytes(n, state.num_replicas)
+        self.dense_bytes = policy.dense_ring_bytes(layout.total,
+                                                   state.num_replicas)
 
     def aggregate(self, grads_and_vars):
         """Replaces the gradient all-reduce: returns the (gradient, variable)
@@ -84,65 +83,74 @@ class Aggregator:
         checked = ctx.merge_call(_all_local, args=(
             [g for _, _, g in present],))
         with tf.control_dependencies([checked]):
-            message, pending = self.encode(present)                  # 1
+            chosen, pending = self.encode(present)                   # 1
+            message, kept = self.exchange.message(                   # 2
+                tf.concat([c.codes for c in chosen], 0),
+                _concat_or_none([_float32(c.values) for c in chosen]),
+                self.adversary)
+        overflow = self._give_back(present, chosen, kept, pending)
         slots = [(i, slot) for i, slot, _ in present]  # same everywhere
-        update, dropped = ctx.merge_call(                             # 2-4
+        update, dropped, down_words = ctx.merge_call(              # 2-4
             lambda strategy, message: self._host_step(strategy, message,
                                                       slots),
             args=(message,))
         self.memory.commit(pending, after=update.indices)
-        self._count(message, update, dropped)
+        self._count(message, down_words, update, dropped, overflow)
         return self.apply.gradients(self.layout, update, slots,      # 5
                                     grads_and_vars)
 
     def encode(self, present):
-        """This replica's message and the residuals its memory keeps."""
-        codes, values, pending = [], [], []
+        """Per variable, what this replica selected (codes in the global
+        space, after the adversary hook), and the residuals to write."""
+        chosen, pending = [], {}
         for _, slot, g in present:
-            chosen, residual = self.memory.select(
+            selection, residual = self.memory.select(
                 self.selector, slot, g, self.ks[slot],
-                _label(self.layout.variable(slot)))
-            codes.append(self.layout.to_global(chosen.codes, slot))
-            values.append(chosen.values)
+                _label(self.layout.variable(slot)), self.want_values)
+            chosen.append(selection._replace(
+                codes=self.layout.to_global(selection.codes, slot)))
             if residual is not None:
-                pending.append(residual)
+                pending[slot] = residual[1]
         codes, values = self.adversary.corrupt_selection(
-            tf.concat(codes, 0), _concat_or_none(values), self.layout.total)
-        words = self.adversary.corrupt_message(
-            self.codec.encode(codes, values), self.codec.name,
+            tf.concat([c.codes for c in chosen], 0),
+            _concat_or_none([_float32(c.values) for c in chosen]) if
+            registry.sends_values(self.config.method) else None,
             self.layout.total)
-        return self.frame.wrap(words), pending
+        return _split_like(chosen, codes, values), pending
 
     def _host_step(self, strategy, message, slots):
-        """Once per host, in cross-replica context: gather, decode,
-        combine, and the host's part of apply."""
-        rows = gather_rows(strategy, message, self.collective)      # 2
-        codes, values, dropped = self.decode(rows)                  # 3
-        update, malformed = self.combiner.combine(                  # 4
-            codes, values, self.config.on_invalid)
+        """Once per host, in cross-replica context: the exchange (gather,
+        decode, combine), then the host's part of apply."""
+        update, dropped, down_words = self.exchange.host_step(strategy,
+                                                              message)
         self.apply.host_step(strategy, self.layout, update, slots)
-        return update, dropped + malformed
+        return update, dropped, down_words
 
-    def decode(self, rows):
-        """``(codes, values, dropped)``: rows with a foreign fingerprint or
-        an undecodable message become all padding (they abstain)."""
-        words, admitted, checks = self.frame.open(rows)
-        with tf.control_dependencies(checks):
-            decoded = self.codec.decode(words, self.config.on_invalid)
-        usable = admitted & decoded.valid
-        codes = tf.where(usable[:, None], decoded.codes, PAD_CODE)
-        dropped = tf.reduce_sum(tf.cast(~usable, tf.int32))
-        return codes, decoded.values, dropped
+    def _give_back(self, present, chosen, kept, pending):
+        """Selected codes the exchange could not carry go back into the
+        error-feedback memory; returns how many (0 when all were sent)."""
+        if kept is None:
+            return tf.zeros([], tf.int64)
+        start = 0
+        for (_, slot, _), c in zip(present, chosen):
+            k = self.ks[slot]
+            lost = ~kept[start:start + k] & (c.codes >= 0)
+            start += k
+            local = tf.boolean_mask(c.codes, lost) // 2 - \
+                self.layout.offsets[slot]
+            self.memory.give_back(slot, local, tf.boolean_mask(c.values,
+                                                               lost),
+                                  pending)
+        codes = tf.concat([c.codes for c in chosen], 0)
+        return tf.reduce_sum(tf.cast(~kept & (codes >= 0), tf.int64))
 
-    def _count(self, message, update, dropped):
-        """Counters from the actual message size (ring all-gather: every
-        other replica's message crosses this replica's link once); only
-        after the step's update exists, so a failed step counts nothing."""
-        own = 4 * int(message.shape[0])
-        others = own * (self.state.num_replicas - 1)
+    def _count(self, message, down_words, update, dropped, overflow):
+        """Counters from the actual messages' sizes; only after the step's
+        update exists, so a failed step counts nothing."""
+        own, sent, received = self.exchange.wire(message, down_words)
         with tf.control_dependencies([update.indices, dropped]):
-            self.state.count_step(own, others, others, self.dense_bytes,
-                                  dropped)
+            self.state.count_step(own, sent, received, self.dense_bytes,
+                                  dropped, overflow=overflow)
 
 
 def _all_local(strategy, grads):
@@ -154,6 +162,21 @@ def _all_local(strategy, grads):
 
 def _label(variable) -> str:
     return getattr(variable, "path", None) or getattr(variable, "name", "")
+
+
+def _float32(values):
+    return None if values is None else tf.cast(values, tf.float32)
+
+
+def _split_like(chosen, codes, values):
+    """``chosen`` with the (possibly corrupted) concatenated codes and
+    values cut back per variable."""
+    sizes = [int(c.codes.shape[0]) for c in chosen]
+    codes = tf.split(codes, sizes) if chosen else []
+    values = (tf.split(values, sizes) if values is not None else
+              [c.values for c in chosen])
+    return [c._replace(codes=cc, values=v if v is not None else c.values)
+            for c, cc, v in zip(chosen, codes, values)]
 
 
 def _concat_or_none(values):
@@ -170,7 +193,7 @@ def _replica_context():
 
 def build_aggregator(config: SparseSignConfig, variables, num_replicas: int,
                      factory, var_key, learning_rate=None,
-                     collective: Callable | None = None):
+                     collectives=None):
     """The aggregation for ``variables``: :class:`Aggregator`, or the dense
     baseline with ``config.dense``.
 
@@ -184,8 +207,9 @@ def build_aggregator(config: SparseSignConfig, variables, num_replicas: int,
         (plain SGD), a callable returning the current learning rate: the
         touched coordinates are then updated directly (:mod:`.apply`).
         None: per-variable gradients for the wrapped optimizer.
-      collective: ``(strategy, local_rows) -> rows``, the all-gather across
-        workers (see :mod:`.gather`).
+      collectives: how to launch collectives across workers
+        (``all_gather``, ``all_to_all``, ``all_reduce``, ``replica_ids``;
+        see :mod:`.exchange.collectives`).
     """
     layout = Layout(variables, var_key)
     if config.dense:
@@ -197,6 +221,11 @@ def build_aggregator(config: SparseSignConfig, variables, num_replicas: int,
     policy.warn_if_wasteful(layout.sizes, ks)
     state = AggregatorState(factory, variables, num_replicas,
                             config.error_feedback)
+    exchange = (config.aggregation if config.aggregation != "auto" else
+                policy.choose_aggregation(layout.total, sum(ks),
+                                          num_replicas, config.wire,
+                                          config.shard_capacity))
     apply = (SparseSGD(learning_rate) if learning_rate is not None else
              DenseGradients())
-    return Aggregator(config, layout, state, ks, apply, collective)
+    return Aggregator(config, layout, state, ks, exchange, apply,
+                      HostCollectives(collectives))

@@ -63,7 +63,7 @@ class SparseSGD:
         for _, slot, local, values in _pieces(layout, update, slots):
             var = layout.variable(slot)
             step = tf.cast(values, var.dtype) * tf.cast(lr, var.dtype)
-            index = _nd_index(local, var.shape)
+            index = nd_index(local, var.shape)
             strategy.extended.update(
                 tf_variable(var), lambda v, i, s: v.scatter_nd_sub(i, s),
                 args=(index, step), group=False)
@@ -72,7 +72,7 @@ class SparseSGD:
         return []  # applied already: the optimizer has nothing left to do
 
 
-def _nd_index(flat, shape) -> tf.Tensor:
+def nd_index(flat, shape) -> tf.Tensor:
     """``[U, rank]`` indices of the flat (row-major) positions ``flat``."""
     dims = tf.TensorShape(shape).as_list()
     strides = [1] * len(dims)

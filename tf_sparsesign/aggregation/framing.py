@@ -26,8 +26,10 @@ class SettingsFrame:
             "{", "(").replace("}", ")").replace("\0", "{}")
 
     def wrap(self, words: tf.Tensor) -> tf.Tensor:
-        return tf.concat([tf.constant([self.fingerprint], tf.int32), words],
-                         axis=0)
+        """``words`` (``[..., W]``) behind the fingerprint: ``[..., 1+W]``."""
+        head = tf.fill(tf.concat([tf.shape(words)[:-1], [1]], 0),
+                       tf.constant(self.fingerprint, tf.int32))
+        return tf.concat([head, words], axis=-1)
 
     def open(self, rows: tf.Tensor):
         """``(words [M, W], admitted [M] bool, checks)``: ``checks`` must

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import tensorflow as tf
 
-from .select import Selection
+from .apply import nd_index
 from .state import components, tf_variable
 
 
@@ -34,21 +34,38 @@ class ErrorFeedback:
                                    for c in components(m))
                        for m in memories]
 
-    def select(self, selector, slot: int, g, k: int, label: str):
-        """``(Selection, pending)``: what to send, and the ``(slot,
-        residual)`` to write after the gather (None when fused)."""
+    def select(self, selector, slot: int, g, k: int, label: str,
+               want_values: bool):
+        """``(Selection, pending)``: what to send, and ``(slot, residual)``
+        to write after the gather (None when fused)."""
         memory = self._memories[slot]
         if self._fused[slot] and tf.as_dtype(memory.dtype) == g.dtype:
-            return Selection(selector.select_in_place(memory, g, k,
-                                                      label)), None
+            return selector.select_in_place(memory, g, k, label,
+                                            want_values), None
         e = tf.cast(tf_variable(memory), g.dtype) + g
-        chosen = selector.select(e, k, slot, keep_residual=True)
+        chosen = selector.select(e, k, slot, True, want_values)
         return chosen, (slot, chosen.residual)
 
-    def commit(self, pending, after) -> None:
+    def give_back(self, slot: int, local, values, pending: dict) -> None:
+        """Selected entries that were not sent (flat indices ``local`` of
+        variable ``slot``) return to the memory with their values."""
+        memory = self._memories[slot]
+        index = local[:, None]
+        if slot in pending:  # not written yet: fix the residual
+            residual = pending[slot]
+            pending[slot] = tf.reshape(tf.tensor_scatter_nd_update(
+                tf.reshape(residual, [-1]), index,
+                tf.cast(values, residual.dtype)), tf.shape(residual))
+        else:  # fused: the memory was written in place
+            tf.raw_ops.ResourceScatterNdUpdate(
+                ref=tf_variable(memory).handle,
+                indices=nd_index(index[:, 0], memory.shape),
+                updates=tf.cast(values, memory.dtype))
+
+    def commit(self, pending: dict, after) -> None:
         """Writes the residuals once ``after`` (the gathered step) exists."""
         with tf.control_dependencies([after]):
-            for slot, residual in pending:
+            for slot, residual in pending.items():
                 memory = self._memories[slot]
                 memory.assign(tf.cast(residual, memory.dtype))
 
@@ -56,10 +73,14 @@ class ErrorFeedback:
 class NoMemory:
     """Memory off: the raw gradient is sparsified, the rest is dropped."""
 
-    def select(self, selector, slot: int, g, k: int, label: str):
-        return selector.select(g, k, slot, keep_residual=False), None
+    def select(self, selector, slot: int, g, k: int, label: str,
+               want_values: bool):
+        return selector.select(g, k, slot, False, want_values), None
 
-    def commit(self, pending, after) -> None:
+    def give_back(self, slot: int, local, values, pending: dict) -> None:
+        pass  # no memory: what was not sent is dropped, like the rest
+
+    def commit(self, pending: dict, after) -> None:
         pass
 
 

@@ -12,8 +12,8 @@ import importlib
 
 #: ``method=``: how a replica chooses what it sends.
 METHODS = {
-    "sign_vote": "select.topk_signs:TopKSigns",
-    "topk_values": "select.topk_values:TopKValues",
+    "sign_vote": "select.topk:TopK",
+    "topk_values": "select.topk:TopK",  # sends values: see below
     "random_k": "select.random_k:RandomK",
 }
 #: ``wire=``: how a message is written as int32 words.
@@ -25,6 +25,12 @@ CODECS = {
 VOTES = {
     "plain": "combine.majority:MajorityVote",
     "weighted": "combine.weighted:WeightedVote",
+}
+#: ``aggregation=``: how the replicas' selections are exchanged ("auto"
+#: picks one of these by the byte model).
+EXCHANGES = {
+    "allgather": "exchange.allgather:AllGatherExchange",
+    "sharded": "exchange.sharded:ShardedExchange",
 }
 #: How value-sending methods (``topk_values``) combine: whatever ``vote``.
 VALUES_COMBINER = "combine.mean_values:MeanOfValues"

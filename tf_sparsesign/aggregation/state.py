@@ -76,16 +76,25 @@ class AggregatorState:
         """A new variable tracked (and saved) with the optimizer's own."""
         return self.factory.tracked(name, shape, dtype)
 
-    def count_step(self, message_bytes, sent, received, dense, dropped):
-        """Adds one step to the counters (``message_bytes`` is replaced)."""
+    def add_counter(self, name: str) -> None:
+        """One more counter (a part that needs it, e.g. the sharded
+        exchange's ``overflow``), tracked like the others."""
+        self.counters[name] = self.tracked(f"sparsesign_{name}")
+
+    def count_step(self, message_bytes, sent, received, dense, dropped,
+                   **more):
+        """Adds one step to the counters (``message_bytes`` is replaced;
+        ``more`` adds to counters made with :meth:`add_counter`)."""
         c = self.counters
         c["steps"].assign_add(tf.constant(1, tf.int64))
         c["message_bytes"].assign(tf.cast(message_bytes, tf.int64))
         for name, value in (("bytes_sent", sent), ("bytes_received",
                                                    received),
                             ("dense_bytes", dense), ("dropped_rows",
-                                                     dropped)):
-            c[name].assign_add(tf.cast(value, tf.int64))
+                                                     dropped),
+                            *more.items()):
+            if name in c:
+                c[name].assign_add(tf.cast(value, tf.int64))
 
     def read_counters(self) -> dict:
         """Counter values (replica 0's) as Python ints."""

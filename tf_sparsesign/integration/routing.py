@@ -84,7 +84,7 @@ def attach(optimizer, owner, variables, config: SparseSignConfig,
         agg = build_aggregator(config, variables, num_replicas, factory,
                                _patches.var_key(optimizer),
                                learning_rate=_plain_sgd_rate(optimizer),
-                               collective=_patches.collective_all_gather)
+                               collectives=_patches.CROSS_WORKER)
     agg.owner = owner
     # tf.train.Checkpoint saves every replica's memory through this.
     owner.sparsesign_state = _patches.as_trackable(

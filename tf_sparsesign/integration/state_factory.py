@@ -12,6 +12,7 @@ import contextlib
 import keras
 import tensorflow as tf
 
+from ..aggregation.state import tf_variable
 from . import _patches
 
 
@@ -35,9 +36,8 @@ class KerasStateFactory:
     def replica_local(self, reference, name: str):
         """One value per replica, shaped like ``reference``; not tracked
         (the aggregation's state saves every replica's value itself)."""
-        colocate = getattr(reference, "value", reference)
         with tf.distribute.get_strategy().extended.colocate_vars_with(
-                colocate):
+                tf_variable(reference)):
             return keras.Variable(
                 initializer="zeros", shape=reference.shape,
                 dtype=reference.dtype, trainable=False,

@@ -21,7 +21,7 @@ tf.no_gradient("SparseMajorityVote")
 
 
 def accumulate_encode(memory, gradient, k: int, label: str = "",
-                      name: str | None = None):
+                      return_values: bool = False, name: str | None = None):
     """Error feedback and top-K sign encoding, in place on ``memory``::
 
         memory += gradient
@@ -41,10 +41,14 @@ def accumulate_encode(memory, gradient, k: int, label: str = "",
         ``2**30`` elements.
       k: Python int, ``0 <= k <= N``.
       label: the variable's name for error messages.
+      return_values: also return the selected entries' values (of the
+        sum, in the memory's dtype; 0 in padding slots), e.g. to give back
+        entries that could not be sent.
       name: optional op name.
 
     Returns:
-      int32 ``[k]`` codes, as :func:`tf_sparsesign.ops.sparse_sign_encode`.
+      int32 ``[k]`` codes, as :func:`tf_sparsesign.ops.sparse_sign_encode`;
+      with ``return_values`` a pair ``(codes, values)``.
 
     Raises:
       TypeError / ValueError: as ``sparse_sign_encode``.
@@ -75,13 +79,17 @@ def accumulate_encode(memory, gradient, k: int, label: str = "",
     lib = _library.load()
     with tf.name_scope(name or "accumulate_encode"):
         if lib is None:
-            return reference.accumulate_encode(variable, gradient, k)
-        return lib.sparse_sign_accumulate_encode(variable.handle, gradient,
-                                                 k=k, label=label)
+            codes, values = reference.accumulate_encode(variable, gradient, k)
+        else:
+            codes, values = lib.sparse_sign_accumulate_encode(
+                variable.handle, gradient, k=k, label=label)
+    return (codes, values) if return_values else codes
 
 
 def sparse_majority_vote(codes, num_elements: int, weights=None,
-                         on_invalid: str = "raise", name: str | None = None):
+                         on_invalid: str = "raise",
+                         return_tallies: bool = False,
+                         name: str | None = None):
     """:func:`tf_sparsesign.ops.majority_vote` in sparse form.
 
     Returns only the coordinates whose vote is not 0: scattering
@@ -89,11 +97,15 @@ def sparse_majority_vote(codes, num_elements: int, weights=None,
     for bit (same validation, errors, float32 sums in row order). Work is
     ``O(M k log M)``, independent of ``num_elements``.
 
-    Args: as :func:`tf_sparsesign.ops.majority_vote`.
+    Args: as :func:`tf_sparsesign.ops.majority_vote`, plus
+      return_tallies: return the tallies ``sum_m w_m s_{m,i}`` (float32,
+        their signs are the votes, their magnitudes rank coordinates)
+        instead of the votes.
 
     Returns:
       ``(indices, votes)``: int32 ``[U]`` ascending and float32 ``[U]`` in
-      {-1, +1}; with ``on_invalid="drop"`` also ``num_dropped`` (int32).
+      {-1, +1} (or the tallies); with ``on_invalid="drop"`` also
+      ``num_dropped`` (int32).
 
     Example:
 
@@ -109,12 +121,13 @@ def sparse_majority_vote(codes, num_elements: int, weights=None,
     lib = _library.load()
     with tf.name_scope(name or "sparse_majority_vote"):
         if lib is None:
-            indices, votes, dropped = reference.sparse_majority_vote(
+            indices, tallies, dropped = reference.sparse_majority_vote(
                 codes, num_elements, weights, on_invalid)
         else:
-            indices, votes, dropped = lib.sparse_majority_vote(
+            indices, tallies, dropped = lib.sparse_majority_vote(
                 codes, _weights_or_empty(weights), num_elements=num_elements,
                 weighted=weights is not None, on_invalid=on_invalid)
+        values = tallies if return_tallies else tf.sign(tallies)
     if on_invalid == "drop":
-        return indices, votes, dropped
-    return indices, votes
+        return indices, values, dropped
+    return indices, values

@@ -91,7 +91,7 @@ def _flush_denormals(x):
 
 
 def majority_vote(codes: tf.Tensor, num_elements: int, weights=None,
-                  on_invalid: str = "raise"):
+                  on_invalid: str = "raise", return_tally: bool = False):
     """Reference for :func:`tf_sparsesign.ops.majority_vote`.
 
     Returns ``(votes, num_dropped)``; the public wrapper decides what to
@@ -137,24 +137,31 @@ def majority_vote(codes: tf.Tensor, num_elements: int, weights=None,
 
     _, tally = tf.while_loop(lambda r, _: r < m, add_row,
                              (tf.constant(0), tf.zeros([num_elements])))
-    votes = tf.sign(tally)
     dropped = tf.reduce_sum(tf.cast(invalid, tf.int32))
-    return votes, dropped
+    return (tally if return_tally else tf.sign(tally)), dropped
 
 
 def accumulate_encode(memory: tf.Variable, gradient: tf.Tensor, k: int):
     """Reference for :func:`tf_sparsesign.ops.accumulate_encode`: the three
-    steps it fuses."""
-    codes, residual = sparse_sign_encode(memory + gradient, k, True)
+    steps it fuses. Returns ``(codes, values)``."""
+    total = memory + gradient
+    codes, residual = sparse_sign_encode(total, k, True)
     memory.assign(residual)
-    return codes
+    return codes, selected_values(total, codes)
+
+
+def selected_values(x: tf.Tensor, codes: tf.Tensor) -> tf.Tensor:
+    """``x`` at each code's index (0 in padding slots), in ``x``'s dtype."""
+    sent = tf.gather(tf.reshape(x, [-1]), tf.maximum(codes, 0) // 2)
+    return tf.where(codes >= 0, sent, tf.zeros_like(sent))
 
 
 def sparse_majority_vote(codes: tf.Tensor, num_elements: int, weights=None,
                          on_invalid: str = "raise"):
     """Reference for :func:`tf_sparsesign.ops.sparse_majority_vote`:
-    the dense vote's nonzero entries. Returns ``(indices, votes, dropped)``.
-    """
-    votes, dropped = majority_vote(codes, num_elements, weights, on_invalid)
-    indices = tf.cast(tf.reshape(tf.where(votes != 0), [-1]), tf.int32)
-    return indices, tf.gather(votes, indices), dropped
+    the dense tally's nonzero entries. Returns ``(indices, tallies,
+    dropped)``."""
+    tally, dropped = majority_vote(codes, num_elements, weights, on_invalid,
+                                   return_tally=True)
+    indices = tf.cast(tf.reshape(tf.where(tally != 0), [-1]), tf.int32)
+    return indices, tf.gather(tally, indices), dropped

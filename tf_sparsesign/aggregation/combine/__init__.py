@@ -32,17 +32,21 @@ class SparseUpdate(NamedTuple):
 
     indices: tf.Tensor
     values: tf.Tensor
+    scores: tf.Tensor | None = None
 
 
 def vote(codes, num_elements: int, weights, on_invalid: str):
-    """The majority vote as ``(SparseUpdate, dropped)`` in both modes."""
+    """The majority vote as ``(SparseUpdate, dropped)`` in both modes:
+    values ``sign(tally)``, scores ``|tally|``."""
     if on_invalid == "raise":
-        indices, votes = ops.sparse_majority_vote(codes, num_elements,
-                                                  weights)
-        return SparseUpdate(indices, votes), tf.zeros([], tf.int32)
-    indices, votes, dropped = ops.sparse_majority_vote(
-        codes, num_elements, weights, on_invalid="drop")
-    return SparseUpdate(indices, votes), dropped
+        indices, tallies = ops.sparse_majority_vote(
+            codes, num_elements, weights, return_tallies=True)
+        dropped = tf.zeros([], tf.int32)
+    else:
+        indices, tallies, dropped = ops.sparse_majority_vote(
+            codes, num_elements, weights, on_invalid="drop",
+            return_tallies=True)
+    return SparseUpdate(indices, tf.sign(tallies), tf.abs(tallies)), dropped
 
 
 def votes_at(update: SparseUpdate, codes) -> tf.Tensor:

@@ -8,8 +8,8 @@ from . import vote
 class MajorityVote:
     """Every row counts once; ties and unsent coordinates give 0."""
 
-    def __init__(self, state, num_replicas: int, num_elements: int):
-        self.num_elements = int(num_elements)
+    def __init__(self, state, num_replicas: int):
+        del state, num_replicas  # stateless
 
-    def combine(self, codes, values, on_invalid: str):
-        return vote(codes, self.num_elements, None, on_invalid)
+    def combine(self, codes, values, num_elements: int, on_invalid: str):
+        return vote(codes, num_elements, None, on_invalid)

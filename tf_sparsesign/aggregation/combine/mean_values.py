@@ -14,10 +14,10 @@ class MeanOfValues:
     """Sums every live code's value per index (in row order, as a scatter
     add into zeros would)."""
 
-    def __init__(self, state, num_replicas: int, num_elements: int):
-        self.num_elements = int(num_elements)
+    def __init__(self, state, num_replicas: int):
+        del state, num_replicas  # stateless
 
-    def combine(self, codes, values, on_invalid: str):
+    def combine(self, codes, values, num_elements: int, on_invalid: str):
         live = codes >= 0
         index = tf.boolean_mask(codes, live) // 2
         sent = tf.boolean_mask(values, live)
@@ -25,4 +25,5 @@ class MeanOfValues:
         index, sent = tf.gather(index, order), tf.gather(sent, order)
         unique, segment = tf.unique(index)
         total = tf.math.segment_sum(sent, segment)
-        return SparseUpdate(unique, total), tf.zeros([], tf.int32)
+        return (SparseUpdate(unique, total, tf.abs(total)),
+                tf.zeros([], tf.int32))

@@ -21,8 +21,7 @@ class WeightedVote:
     replica (all compute them from the same gathered rows) and are saved
     with the optimizer."""
 
-    def __init__(self, state, num_replicas: int, num_elements: int):
-        self.num_elements = int(num_elements)
+    def __init__(self, state, num_replicas: int):
         self.agree = state.tracked("sparsesign_agree", (num_replicas,),
                                    "float32")
         self.disagree = state.tracked("sparsesign_disagree",
@@ -34,13 +33,17 @@ class WeightedVote:
                           (tf_variable(self.disagree) + 1.0))
         return tf.clip_by_value(1.0 + llr, 0.0, WEIGHT_MAX)
 
-    def combine(self, codes, values, on_invalid: str):
-        update, dropped = vote(codes, self.num_elements, self.weights(),
-                               on_invalid)
+    def combine(self, codes, values, num_elements: int, on_invalid: str):
+        return vote(codes, num_elements, self.weights(), on_invalid)
+
+    def observe(self, codes, update) -> tf.Tensor:
+        """``[2, M]``: each row's codes that agreed / disagreed with the
+        vote."""
         sign = tf.cast(1 - 2 * (codes % 2), tf.float32)
         product = votes_at(update, codes) * sign
-        self.agree.assign_add(tf.reduce_sum(
-            tf.cast(product > 0, tf.float32), 1))
-        self.disagree.assign_add(tf.reduce_sum(
-            tf.cast(product < 0, tf.float32), 1))
-        return update, dropped
+        return tf.stack([tf.reduce_sum(tf.cast(product > 0, tf.float32), 1),
+                         tf.reduce_sum(tf.cast(product < 0, tf.float32), 1)])
+
+    def apply(self, delta) -> None:
+        self.agree.assign_add(delta[0])
+        self.disagree.assign_add(delta[1])

@@ -5,6 +5,7 @@ from __future__ import annotations
 import tensorflow as tf
 
 from ...constants import PAD_CODE
+from ...reference.sign import selected_values
 from . import Selection
 
 
@@ -16,7 +17,8 @@ class RandomK:
     def __init__(self, seed: int = 0):
         self.seed = int(seed)
 
-    def select(self, e, k: int, slot: int, keep_residual: bool) -> Selection:
+    def select(self, e, k: int, slot: int, keep_residual: bool,
+               want_values: bool) -> Selection:
         flat = tf.reshape(e, [-1])
         size = e.shape.num_elements()  # static (the layout checked it)
         chosen = tf.sort(tf.random.shuffle(tf.range(size),
@@ -25,8 +27,9 @@ class RandomK:
         codes = tf.where(tf.not_equal(picked, 0),
                          chosen * 2 + tf.cast(picked < 0, tf.int32),
                          PAD_CODE)
+        values = selected_values(e, codes) if want_values else None
         if not keep_residual:
-            return Selection(codes)
+            return Selection(codes, None, values)
         residual = tf.tensor_scatter_nd_update(flat, chosen[:, None],
                                                tf.zeros_like(picked))
-        return Selection(codes, tf.reshape(residual, tf.shape(e)))
+        return Selection(codes, tf.reshape(residual, tf.shape(e)), values)

@@ -1,35 +1,4 @@
-"""Every private Keras and TensorFlow name this package touches, in one place.
-
-Keras 3 has no public hook for gradient aggregation (keras-team/keras#19308
-is open): ``TFOptimizer._backend_update_step`` always calls the private
-``_all_reduce_sum_gradients`` in replica context, the one place Keras 3
-sums gradients across replicas (so since about Keras 3.5,
-keras-team/keras#19467, #19969). :func:`install` replaces, process-wide,
-with versions that behave exactly as before for every optimizer without an
-aggregator:
-
-* ``TFOptimizer._all_reduce_sum_gradients`` — vote instead of the SUM;
-* ``BaseOptimizer.build`` — optimizers built under a sparse-sign strategy
-  get their aggregator;
-* ``BaseOptimizer._backend_apply_gradients`` — stop non-finite gradients
-  before any write; fail if the vote did not run;
-* ``BaseOptimizer.save_own_variables`` / ``load_own_variables`` — save
-  every replica's memory (Keras stores restore one value to all);
-* ``TensorFlowTrainer.make_train_function`` — ``jit_compile=True`` falls
-  back (the ops have no XLA kernels).
-
-Private names only read: ``optimizer._var_key`` (maps a replica's component
-to its variable), ``._track_variable`` (counters are saved with the
-optimizer), ``._distribution_strategy``, ``._variables`` (the wrapper's
-own); ``MirroredStrategy._collective_key_base`` (fresh keys per strategy);
-``BackupAndRestore``'s file paths (one directory per worker);
-``tensorflow.python.trackable.base.Trackable`` (``tf.train.Checkpoint``).
-
-Guards: an unsupported Keras fails at install with the version found and
-the supported range; every target is checked to exist before anything is
-replaced; a step that applies gradients without having passed through the
-vote raises instead of silently training dense.
-"""
+"""The guarded replacements of Keras methods (see the package docstring)."""
 
 from __future__ import annotations
 
@@ -39,7 +8,6 @@ import warnings
 
 import tensorflow as tf
 
-#: Supported Keras versions: [first, last) — tested with TESTED_KERAS.
 KERAS_SUPPORTED = ((3, 5), (4, 0))
 TESTED_KERAS = "3.15"
 
@@ -173,7 +141,7 @@ def _save_own_variables(original, routes):
         original(self, store)
         agg = routes.own_aggregator(self)
         if agg is not None:
-            from ..aggregation import state
+            from ...aggregation import state
 
             state.save_to_store(agg.state, store)
     return save_own_variables
@@ -184,7 +152,7 @@ def _load_own_variables(original, routes):
         agg = routes.own_aggregator(self)
         if agg is None:
             return original(self, store)
-        from ..aggregation import state
+        from ...aggregation import state
 
         original(self, state.without_our_keys(store))
         state.load_from_store(agg.state, store)
@@ -222,81 +190,3 @@ def attach(optimizer, aggregator) -> None:
     __setattr__`` keeps Keras' automatic tracking out of it (the variables
     are tracked by the optimizer that created them)."""
     object.__setattr__(optimizer, AGGREGATOR_ATTR, aggregator)
-
-
-# -- private names read -----------------------------------------------------
-
-def var_key(optimizer):
-    """The optimizer's own variable key (maps a replica's component of a
-    distributed variable to the variable)."""
-    return optimizer._var_key
-
-
-def optimizer_strategy(optimizer):
-    """The strategy the optimizer was created under (None if unknown)."""
-    return getattr(optimizer, "_distribution_strategy", None)
-
-
-def own_variables(optimizer) -> list:
-    """The optimizer's own variables, without any wrapped optimizer's."""
-    return optimizer._variables
-
-
-def track_variable(optimizer, variable) -> None:
-    """Makes ``variable`` one of the optimizer's own (saved with them)."""
-    optimizer._track_variable(variable)
-
-
-def as_trackable(serialize, restore):
-    """A ``tf.train.Checkpoint`` dependency that saves ``serialize()``
-    (a dict of tensors) and hands the restored dict to ``restore``."""
-    from tensorflow.python.trackable import base as trackable_base
-
-    class _Saved(trackable_base.Trackable):
-        def _serialize_to_tensors(self):
-            return serialize()
-
-        def _restore_from_tensors(self, restored_tensors):
-            restore(restored_tensors)
-            return tf.no_op()
-
-    return _Saved()
-
-
-def take_fresh_collective_keys(strategy, base: int) -> None:
-    """Several MirroredStrategy objects in one process reuse collective
-    group/instance keys, and TF's collective executor then mixes up their
-    ops ("Shape mismatch in the collective instance"): give ``strategy``
-    its own key range. Call before ``MirroredStrategy.__init__``."""
-    strategy._collective_key_base = base
-
-
-def point_backup_to(callback, directory: str) -> None:
-    """Makes a Keras ``BackupAndRestore`` read and write ``directory``."""
-    from keras.src.utils import file_utils
-
-    callback.backup_dir = directory
-    callback._weights_path = file_utils.join(directory, "latest.weights.h5")
-    callback._training_metadata_path = file_utils.join(
-        directory, "training_metadata.json")
-    callback._prev_weights_path = f"{callback._weights_path}.bkp"
-    callback._prev_training_metadata_path = (
-        f"{callback._training_metadata_path}.bkp")
-
-
-def collective_all_gather(strategy, local_rows) -> tf.Tensor:
-    """One ``CollectiveGatherV2`` per local device, with the strategy's own
-    group key, a fresh instance key and its ordering token (without the
-    token, collectives with fixed keys hang), and static shapes: unlike
-    ``ReplicaContext.all_gather`` there is no shape round first. Returns the
-    rows of every replica (each local launch returns them all)."""
-    ops = getattr(strategy.extended, "_cross_device_ops", None)
-    launchers = getattr(ops, "_launchers", None)
-    if not launchers or len(launchers) != len(local_rows):
-        raise RuntimeError(
-            "tf_sparsesign: this multi-worker strategy has no collective "
-            f"launcher per local device (found {type(ops).__name__}); use "
-            "MultiWorkerMirroredStrategy or MultiWorkerSparseSignStrategy")
-    gathered = [launcher._all_gather(rows, None)
-                for launcher, rows in zip(launchers, local_rows)]
-    return gathered[0]

@@ -1,0 +1,134 @@
+"""Bytes of the exchanges, all-gather and sharded (no TensorFlow here)."""
+
+from __future__ import annotations
+
+import math
+
+from .bits import rice_max_words
+
+# Per worker and step, from the messages' static sizes in int32 words (each
+# message carries a 1-word settings fingerprint):
+#
+# * all-gather: one message of the step's K codes (int32: K words; Rice:
+#   rice_max_words(N, K)); every other worker's message crosses the link.
+# * sharded: coordinate i belongs to worker i mod M (shard b holds
+#   ceil((N - b) / M) coordinates). Uplink: M buckets of capacity
+#   C = ceil(alpha * K / M) codes in the shard's local index space, one
+#   all-to-all (M - 1 buckets leave, M - 1 arrive). Downlink: each shard's
+#   vote, one all-gather: "exact" sends every nonzero vote (Rice-coded, or
+#   packed ternary, 5 trits per byte, whichever is smaller in the worst
+#   case); "topk" sends the ceil(K / M) coordinates of largest |tally|
+#   (Rice).
+
+#: ``aggregation=``: how the replicas' selections are exchanged.
+AGGREGATIONS = ("allgather", "sharded", "auto")
+#: ``downlink=``: what a shard returns in the sharded exchange.
+DOWNLINKS = ("exact", "topk")
+#: Default bucket capacity factor of the sharded exchange.
+DEFAULT_SHARD_CAPACITY = 1.25
+
+
+def shard_size(n: int, m: int) -> int:
+    """Coordinates of the largest shard: ``ceil(n / m)``."""
+    return -(-int(n) // max(int(m), 1))
+
+
+def bucket_capacity(total_k: int, m: int,
+                    alpha: float = DEFAULT_SHARD_CAPACITY) -> int:
+    """Codes per bucket of the sharded uplink: ``ceil(alpha * K / M)``."""
+    return max(1, math.ceil(alpha * int(total_k) / max(int(m), 1)))
+
+
+def ternary_words(num_elements: int) -> int:
+    """int32 words of a packed ternary vector, 5 trits per byte."""
+    return -(-(-(-int(num_elements) // 5)) // 4)
+
+
+def code_words(wire: str, num_elements: int, k: int) -> int:
+    """Words of a message of at most ``k`` codes over ``num_elements``
+    positions: ``k`` (int32) or the Rice worst case."""
+    return int(k) if wire == "int32" else rice_max_words(num_elements, k)
+
+
+def expected_shard_votes(n: int, total_k: int, m: int) -> int:
+    """Expected nonzero votes of the largest shard when the workers' K
+    coordinates are independent and uniform: ``N_b (1 - (1 - K/N)^M)`` (an
+    upper estimate: real gradients overlap more)."""
+    nb = shard_size(n, m)
+    d = min(1.0, int(total_k) / max(int(n), 1))
+    return min(nb, math.ceil(nb * (1.0 - (1.0 - d) ** int(m))))
+
+
+def downlink_format(n: int, total_k: int, m: int, downlink: str,
+                    alpha: float = DEFAULT_SHARD_CAPACITY) -> tuple:
+    """``(format, slots, words)`` of one shard's downlink message (without
+    the fingerprint).
+
+    * ``"topk"``: ``("rice", ceil(K/M), worst-case words)``, fixed size.
+    * ``"exact"``: ``("ternary", 0, words)`` (fixed size), or ``("rice",
+      most, expected words)``: Rice messages have the length of the
+      largest shard's actual message (one tiny all-gather of the lengths
+      first); ``most`` bounds the entries (``min(N_b, M * C)``) and the
+      words are those of :func:`expected_shard_votes` entries. The format
+      is whichever of the two is smaller for that expectation.
+    """
+    nb = shard_size(n, m)
+    if downlink == "topk":
+        kd = min(nb, -(-int(total_k) // max(int(m), 1)))
+        return "rice", kd, rice_max_words(nb, kd)
+    most = min(nb, int(m) * bucket_capacity(total_k, m, alpha))
+    rice = rice_max_words(nb, min(most, expected_shard_votes(n, total_k, m)))
+    if rice <= ternary_words(nb):
+        return "rice", most, rice
+    return "ternary", 0, ternary_words(nb)
+
+
+def allgather_message_words(n: int, total_k: int, wire: str) -> int:
+    """Words of one all-gather message, fingerprint included."""
+    return 1 + code_words(wire, n, total_k)
+
+
+def sharded_message_words(n: int, total_k: int, m: int, wire: str,
+                          downlink: str,
+                          alpha: float = DEFAULT_SHARD_CAPACITY) -> tuple:
+    """``(bucket, downlink)`` words of one sharded step's messages,
+    fingerprints included (M buckets go up, one downlink message comes
+    from each shard)."""
+    nb = shard_size(n, m)
+    bucket = 1 + code_words(wire, nb, bucket_capacity(total_k, m, alpha))
+    return bucket, 1 + downlink_format(n, total_k, m, downlink, alpha)[2]
+
+
+def exchange_bytes(n: int, total_k: int, m: int, wire: str,
+                   aggregation: str, downlink: str = "exact",
+                   alpha: float = DEFAULT_SHARD_CAPACITY) -> dict:
+    """Bytes per worker per step of one exchange: ``message`` (this
+    worker's own messages), ``sent`` and ``received`` (what crosses its
+    link; equal for both exchanges). Exact for fixed-size messages; for the
+    sharded "exact" downlink in Rice format, the expectation of
+    :func:`downlink_format`.
+
+    >>> exchange_bytes(1000, 10, 4, "int32", "allgather")["sent"]
+    132
+    """
+    m = max(int(m), 1)
+    if aggregation == "allgather":
+        own = 4 * allgather_message_words(n, total_k, wire)
+    else:
+        bucket, down = sharded_message_words(n, total_k, m, wire, downlink,
+                                             alpha)
+        own = 4 * (m * bucket + down)
+        return {"message": own, "sent": 4 * (m - 1) * (bucket + down),
+                "received": 4 * (m - 1) * (bucket + down)}
+    return {"message": own, "sent": (m - 1) * own, "received": (m - 1) * own}
+
+
+def choose_aggregation(n: int, total_k: int, m: int, wire: str,
+                       alpha: float = DEFAULT_SHARD_CAPACITY) -> str:
+    """``aggregation="auto"``: the cheaper of all-gather and sharded
+    "exact" by :func:`exchange_bytes` (never "topk", which changes the
+    algorithm)."""
+    gather = exchange_bytes(n, total_k, m, wire, "allgather")["sent"]
+    sharded = exchange_bytes(n, total_k, m, wire, "sharded", "exact",
+                             alpha)["sent"]
+    return "sharded" if sharded < gather else "allgather"
