@@ -25,7 +25,9 @@ value, for each ``--wire`` format):
    same MLP and the same synthetic data (worker ``i``'s batch is seeded by
    ``i``). Dense: plain ``tf.distribute.MultiWorkerMirroredStrategy``
    (Keras' dense gradient all-reduce, fp32 ring). Ours:
-   ``tf_sparsesign.MultiWorkerSparseSignStrategy(density, wire=...)``.
+   ``tf_sparsesign.MultiWorkerSparseSignStrategy(density, wire=...,
+   aggregation=...)`` for each ``--aggregation`` (allgather, sharded,
+   sharded-topk).
    (A custom loop for both, because plain Keras 3.15 ``fit`` fails under
    MWMS, keras-team/keras#20585; same code path, so the comparison is fair.)
 3. **Measurement**: workers run ``--warmup`` steps, report "warm" (a file)
@@ -44,11 +46,12 @@ value, for each ``--wire`` format):
 4. **Where the time goes** (an estimate): after the counters are read,
    each worker times on its own, without any collective, the pieces of a
    step at the real sizes: forward+backward of the same model, encode
-   (error feedback add + ``sparse_sign_encode`` per variable, plus
-   ``rice_encode`` for ``wire=rice``), vote (``majority_vote`` over M rows
-   of the real message size, plus ``rice_decode``), apply (SGD update of
-   all variables). ``comm`` = median step time - those, i.e. the
-   all-gather (ours) or all-reduce (dense) including waiting for peers.
+   (the fused ``accumulate_encode`` per variable, plus ``rice_encode`` for
+   ``wire=rice``), vote (``sparse_majority_vote`` over M rows of the real
+   message size, or a shard's share of them, plus ``rice_decode``), apply
+   (dense: the SGD update of all variables; ours: the sparse update of the
+   voted coordinates). ``comm`` = median step time - those, i.e. the
+   exchange (ours) or all-reduce (dense) including waiting for peers.
 5. Prints a table with the ratios dense / ours and writes all per-worker
    rows to ``--out`` (CSV).
 
@@ -80,7 +83,8 @@ PORT = 23456                   # each worker has its own address: one port
 POLL_SECONDS = 0.05
 INPUTS, CLASSES = 784, 10
 
-CSV_FIELDS = ["method", "wire", "density", "worker", "workers", "params",
+CSV_FIELDS = ["method", "wire", "density", "aggregation", "worker",
+              "workers", "params",
               "bandwidth", "delay", "steps", "wire_tx_bytes_per_step",
               "wire_rx_bytes_per_step", "library_bytes_per_step",
               "step_median_s", "fwd_bwd_s", "encode_s", "vote_s", "apply_s",
@@ -312,7 +316,8 @@ class WorkerGroup:
         a, m = self.args, self.method
         return ["--index", str(index), "--sync", str(self.dir),
                 "--method", m["name"], "--density", str(m["density"]),
-                "--wire", m["wire"], "--hidden", a.hidden,
+                "--wire", m["wire"], "--aggregation", m["aggregation"],
+                "--hidden", a.hidden,
                 "--batch", str(a.batch), "--warmup", str(a.warmup),
                 "--steps", str(a.steps), "--threads", str(a.threads),
                 "--timeout", str(max(30, int(self.deadline.left())))]
@@ -393,7 +398,8 @@ def result_row(method, args, bed, index, before, after, result) -> dict:
     local = sum(parts.values())
     return {
         "method": method["name"], "wire": method["wire"],
-        "density": method["density"], "worker": index,
+        "density": method["density"], "aggregation": method["aggregation"],
+        "worker": index,
         "workers": args.workers, "params": result["params"],
         "bandwidth": bed.bandwidth, "delay": bed.delay or "",
         "steps": steps,
@@ -408,12 +414,17 @@ def result_row(method, args, bed, index, before, after, result) -> dict:
 
 
 def methods_to_run(args) -> list[dict]:
-    methods = [{"name": "dense", "wire": "fp32", "density": 1.0,
-                "label": "dense fp32 all-reduce"}]
-    for wire in args.wire:
-        for density in args.densities:
-            methods.append({"name": "ours", "wire": wire, "density": density,
-                            "label": f"ours {wire} {density:g}"})
+    methods = [] if args.no_dense else [
+        {"name": "dense", "wire": "fp32", "density": 1.0,
+         "aggregation": "allreduce", "label": "dense fp32 all-reduce"}]
+    for aggregation in args.aggregation:
+        for wire in args.wire:
+            for density in args.densities:
+                methods.append({"name": "ours", "wire": wire,
+                                "density": density,
+                                "aggregation": aggregation,
+                                "label": f"ours {aggregation} {wire} "
+                                         f"{density:g}"})
     return methods
 
 
@@ -422,21 +433,21 @@ def summarize(rows: list[dict]) -> list[dict]:
     (time), and ratios against the dense row."""
     keys = []
     for r in rows:
-        key = (r["method"], r["wire"], r["density"])
+        key = (r["method"], r["aggregation"], r["wire"], r["density"])
         if key not in keys:
             keys.append(key)
     out = []
     for key in keys:
-        mine = [r for r in rows if (r["method"], r["wire"], r["density"])
-                == key]
+        mine = [r for r in rows if (r["method"], r["aggregation"], r["wire"],
+                                    r["density"]) == key]
         avg = {f: statistics.mean(r[f] for r in mine) for f in
                ("wire_tx_bytes_per_step", "wire_rx_bytes_per_step",
                 "library_bytes_per_step", "fwd_bwd_s", "encode_s",
                 "vote_s", "apply_s", "comm_s")}
         avg["step_median_s"] = statistics.median(r["step_median_s"]
                                                  for r in mine)
-        out.append({"method": key[0], "wire": key[1], "density": key[2],
-                    **avg})
+        out.append({"method": key[0], "aggregation": key[1], "wire": key[2],
+                    "density": key[3], **avg})
     dense = next((s for s in out if s["method"] == "dense"), None)
     for s in out:
         s["bytes_ratio"] = (dense["wire_tx_bytes_per_step"] /
@@ -449,7 +460,7 @@ def summarize(rows: list[dict]) -> list[dict]:
 
 
 def format_table(summary: list[dict]) -> str:
-    head = ("| method | wire | density | wire tx B/step/worker | "
+    head = ("| method | exchange | wire | density | wire tx B/step/worker | "
             "library B/step | step median s | dense/ours bytes | "
             "dense/ours time | fwd+bwd s | encode s | comm s | vote s | "
             "apply s |")
@@ -457,7 +468,8 @@ def format_table(summary: list[dict]) -> str:
     for s in summary:
         density = "—" if s["method"] == "dense" else f"{s['density']:g}"
         lines.append(
-            f"| {s['method']} | {s['wire']} | {density} | "
+            f"| {s['method']} | {s['aggregation']} | {s['wire']} | "
+            f"{density} | "
             f"{s['wire_tx_bytes_per_step']:,.0f} | "
             f"{s['library_bytes_per_step']:,.0f} | "
             f"{s['step_median_s']:.3f} | {s['bytes_ratio']:.1f}x | "
@@ -516,6 +528,11 @@ def parse_args(argv):
     ap.add_argument("--wire", nargs="+", default=["int32"],
                     help="wire formats of ours (int32, rice); passed to "
                          "MultiWorkerSparseSignStrategy(wire=...)")
+    ap.add_argument("--aggregation", nargs="+", default=["allgather"],
+                    help="exchanges of ours: allgather, sharded (exact "
+                         "downlink), sharded-topk")
+    ap.add_argument("--no-dense", action="store_true",
+                    help="skip the dense baseline")
     ap.add_argument("--warmup", type=int, default=3)
     ap.add_argument("--steps", type=int, default=5)
     ap.add_argument("--threads", type=int, default=1,
@@ -574,6 +591,7 @@ def worker_main(argv) -> int:
     ap.add_argument("--method", choices=["dense", "ours"], required=True)
     ap.add_argument("--density", type=float, default=0.01)
     ap.add_argument("--wire", default="int32")
+    ap.add_argument("--aggregation", default="allgather")
     ap.add_argument("--hidden", default="4096,2048")
     ap.add_argument("--batch", type=int, default=32)
     ap.add_argument("--warmup", type=int, default=3)
@@ -649,9 +667,10 @@ def make_strategy(args, tf, tf_sparsesign):
             timeout_seconds=float(args.timeout))
         return tf.distribute.MultiWorkerMirroredStrategy(
             communication_options=options)
+    aggregation, _, downlink = args.aggregation.partition("-")
     return tf_sparsesign.MultiWorkerSparseSignStrategy(
-        density=args.density, wire=args.wire,
-        timeout_seconds=float(args.timeout))
+        density=args.density, wire=args.wire, aggregation=aggregation,
+        downlink=downlink or "exact", timeout_seconds=float(args.timeout))
 
 
 def build_mlp(keras, hidden):
@@ -710,16 +729,17 @@ def time_step_parts(args, hidden, workers, x, y) -> dict:
     parts = {"fwd_bwd": median_time(fwd_bwd), "encode": 0.0, "vote": 0.0,
              "apply": median_time(lambda: apply(grads))}
     if args.method == "ours":
-        parts.update(time_encode_and_vote(args, grads, workers))
+        parts.update(time_encode_vote_apply(args, grads, variables, workers))
     return parts
 
 
-def time_encode_and_vote(args, grads, workers) -> dict:
-    """What the aggregator does per step (aggregation/), minus the
-    all-gather: error feedback + top-K codes per variable in one global
-    index space (+ Rice encode), and the vote over M such rows (+ Rice
-    decode). M copies of this worker's message: the vote's cost depends on
-    the sizes, not on which indices were sent."""
+def time_encode_vote_apply(args, grads, variables, workers) -> dict:
+    """What the library does per step outside the collectives, timed with
+    its own ops: the fused error-feedback encode of every variable into one
+    global message (+ Rice encode), the sparse vote of M such rows (+ Rice
+    decode; sharded: the M buckets of one shard), and plain SGD's sparse
+    apply of the voted coordinates. M copies of this worker's message: the
+    cost depends on the sizes, not on which indices were sent."""
     import tensorflow as tf
 
     from tf_sparsesign import ops, policy
@@ -730,16 +750,13 @@ def time_encode_and_vote(args, grads, workers) -> dict:
     memories = [tf.Variable(tf.zeros_like(g)) for g in grads]
     offsets = [sum(sizes[:i]) for i in range(len(sizes))]
     rice = args.wire == "rice"
-    if rice:   # the strategy pads every message to this fixed size too
-        max_words = policy.rice_max_words(total, sum(ks))
+    max_words = policy.rice_max_words(total, sum(ks))
 
     @tf.function
     def encode():
         pieces = []
         for g, memory, k, offset in zip(grads, memories, ks, offsets):
-            codes, residual = ops.sparse_sign_encode(memory + g, k,
-                                                     return_residual=True)
-            memory.assign(residual)
+            codes = ops.accumulate_encode(memory, g, k)
             pieces.append(tf.where(codes >= 0, codes + 2 * offset, codes))
         message = tf.concat(pieces, 0)
         if rice:
@@ -747,15 +764,26 @@ def time_encode_and_vote(args, grads, workers) -> dict:
         return message
 
     gathered = tf.stack([encode()] * workers)
+    shard = args.aggregation.startswith("sharded")
+    rows = gathered[:, ::workers] if shard else gathered  # one shard's share
 
     @tf.function
     def vote():
-        rows = gathered
-        if rice:
-            rows = ops.rice_decode(rows, total, sum(ks))
-        return ops.majority_vote(rows, total)
+        codes = ops.rice_decode(rows, total, sum(ks)) if rice else rows
+        return ops.sparse_majority_vote(codes, total)
 
-    return {"encode": median_time(encode), "vote": median_time(vote)}
+    indices, votes = vote()
+    flat = [tf.Variable(tf.reshape(v, [-1])) for v in variables]
+
+    @tf.function
+    def apply():
+        at = tf.searchsorted(indices, offsets + [total])
+        for j, v in enumerate(flat):
+            local = indices[at[j]:at[j + 1]] - offsets[j]
+            v.scatter_nd_sub(local[:, None], 1e-3 * votes[at[j]:at[j + 1]])
+
+    return {"encode": median_time(encode), "vote": median_time(vote),
+            "apply": median_time(apply)}
 
 
 def median_time(fn, reps: int = 3) -> float:

@@ -37,9 +37,10 @@ def run_benchmark(tmp_path, *extra, timeout=120):
         return proc.pid, list(csv.DictReader(f)), text
 
 
-def check_rows(rows, wire):
-    methods = {(r["method"], r["wire"]) for r in rows}
-    assert methods == {("dense", "fp32"), ("ours", wire)}, methods
+def check_rows(rows, wire, aggregation="allgather"):
+    methods = {(r["method"], r["wire"], r["aggregation"]) for r in rows}
+    assert methods == {("dense", "fp32", "allreduce"),
+                       ("ours", wire, aggregation)}, methods
     assert len(rows) == 4     # 2 methods x 2 workers
     for r in rows:
         assert float(r["wire_tx_bytes_per_step"]) > 0, r
@@ -73,8 +74,8 @@ def namespaces_usable() -> bool:
                     reason="needs root and working `ip netns`")
 def test_namespaces_shaped_and_cleaned_up(tmp_path):
     pid, rows, _ = run_benchmark(tmp_path, "--bandwidth", "100mbit",
-                                 "--wire", "rice")
-    check_rows(rows, "rice")
+                                 "--wire", "rice", "--aggregation", "sharded")
+    check_rows(rows, "rice", "sharded")
     assert {r["bandwidth"] for r in rows} == {"100mbit"}
     ours = f"tfss{pid}"
     left = subprocess.run(["ip", "netns", "list"], capture_output=True,
