@@ -763,14 +763,14 @@ def time_encode_vote_apply(args, grads, variables, workers) -> dict:
             message = ops.rice_encode(message, total, pad_to=max_words)
         return message
 
-    gathered = tf.stack([encode()] * workers)
-    shard = args.aggregation.startswith("sharded")
-    rows = gathered[:, ::workers] if shard else gathered  # one shard's share
+    rows = tf.stack([encode()] * workers)
+    share = workers if args.aggregation.startswith("sharded") else 1
 
     @tf.function
     def vote():
         codes = ops.rice_decode(rows, total, sum(ks)) if rice else rows
-        return ops.sparse_majority_vote(codes, total)
+        # Sharded: a replica votes one shard, about 1/M of the codes.
+        return ops.sparse_majority_vote(codes[:, ::share], total)
 
     indices, votes = vote()
     flat = [tf.Variable(tf.reshape(v, [-1])) for v in variables]
