@@ -6,7 +6,8 @@
 For each N and density it times our compiled ``sparse_sign_encode`` against
 ``tf.math.top_k(tf.abs(x), k)`` plus the sign gather, ``np.argpartition``
 plus the signs, and one streaming read (``np.sum``); then ``majority_vote``
-of M=8 rows against writing an N-element output. Prints medians and ratios
+of M=8 rows against writing an N-element output; and the fused
+error-feedback encode against the in-place add alone. Prints medians and ratios
 as a markdown table. Times drift on a shared machine; the ratios are the
 point, since every column is measured in the same run.
 """
@@ -70,6 +71,38 @@ def encode_rows(n: int, density: float, repeat: int) -> dict:
     return row
 
 
+def fused_row(n: int, density: float, repeat: int) -> dict:
+    """The fused error-feedback encode (memory += g; top-K; clear, in place)
+    against the in-place add ``memory += g`` alone, and against the three
+    unfused steps it replaces."""
+    rng = np.random.default_rng(2)
+    g = tf.constant(rng.standard_normal(n, dtype=np.float32))
+    memory = tf.Variable(rng.standard_normal(n, dtype=np.float32))
+    k = max(1, int(round(density * n)))
+
+    @tf.function
+    def add():
+        memory.assign_add(g, read_value=False)
+
+    @tf.function
+    def fused():
+        return ops.accumulate_encode(memory, g, k)
+
+    @tf.function
+    def unfused():
+        codes, residual = ops.sparse_sign_encode(memory + g, k,
+                                                 return_residual=True)
+        memory.assign(residual)
+        return codes
+
+    def run(fn):
+        return lambda: tf.nest.map_structure(lambda t: t.numpy(), fn())
+
+    return {"N": n, "k": k, "add": median_time(add, repeat),
+            "fused": median_time(run(fused), repeat),
+            "unfused": median_time(run(unfused), repeat)}
+
+
 def vote_row(n: int, m: int, k: int, repeat: int) -> dict:
     rng = np.random.default_rng(1)
     rows = [np.sort(rng.choice(n, k, replace=False)) for _ in range(m)]
@@ -117,6 +150,14 @@ def main() -> None:
           f"{ms(r['np.zeros'])} | {ms(r['zeros+write'])} | "
           f"{ms(r['fill(0)'])} | {r['vote'] / r['zeros+write']:.2f}x | "
           f"{r['vote'] / r['fill(0)']:.2f}x |")
+    print("\n| N | k | memory += g ms | fused EF encode ms | unfused ms | "
+          "fused / add | unfused / add |")
+    print("|---|---|---|---|---|---|---|")
+    for n in (1_000_000, 10_000_000):
+        r = fused_row(n, 0.01, args.repeat)
+        print(f"| {n:.0e} | {r['k']} | {ms(r['add'])} | {ms(r['fused'])} | "
+              f"{ms(r['unfused'])} | {r['fused'] / r['add']:.2f}x | "
+              f"{r['unfused'] / r['add']:.2f}x |", flush=True)
 
 
 if __name__ == "__main__":
