@@ -1,21 +1,29 @@
 """How many entries each tensor sends (K), and what that costs in bits.
 
-One source of truth for the arithmetic the library, the accounting and the
-``plan`` command use (no TensorFlow: ``plan`` imports only this). Per
-worker and step, uplink:
+One source of truth for the arithmetic the library, the accounting, the
+codecs and the ``plan`` command use (no TensorFlow: ``plan`` imports only
+this). Per worker and step, uplink, every message starting with a one-word
+settings fingerprint (:data:`FRAME_WORDS`, :func:`message_bits`):
 
-* dense fp32 all-reduce payload: ``32 * N`` bits,
-* signSGD-MV (one sign per coordinate): ``N`` bits,
-* S3GD-MV with int32 codes (wire format v1): ``32 * sum(K_l)`` bits,
+* dense fp32 all-reduce payload: ``32 * N`` bits;
+* signSGD-MV as the literature counts it (one sign bit per coordinate,
+  zeros sent as +1): ``N`` bits (:func:`bits_signsgd`);
+* this library's signSGD-MV (``density=1``: every coordinate sent as one
+  ternary digit, +, - or abstain, five per byte): ``32 * ceil(N / 20)``
+  bits, 1.6 per coordinate (:func:`bits_packed_signs`);
+* S3GD-MV with int32 codes (wire format v1): ``32 * sum(K_l)`` bits;
 * S3GD-MV with Rice codes: at most :func:`rice_max_words` words.
 
 What crosses one worker's link: a ring all-reduce of fp32 values sends
 :func:`dense_ring_bytes`; a ring all-gather of messages sends
 :func:`allgather_bytes` (every other worker's message once).
 
-So with int32 codes S3GD-MV sends fewer bits than signSGD-MV only when the
-overall density ``sum(K_l) / N`` is below 1/32 (~3.1%). The information
-floor for K positions out of N plus K signs is ``log2 C(N, K) + K`` bits.
+So with int32 codes S3GD-MV sends fewer bits than this library's
+signSGD-MV when the overall density ``sum(K_l) / N`` is below 1.6/32 = 5%
+(below 1/32, ~3.1%, against a 1-bit signSGD-MV); with Rice codes below about
+45%. The information floor for K positions out of N plus K signs is
+``log2 C(N, K) + K`` bits; for a ternary digit per coordinate it is
+``log2(3) = 1.585`` bits.
 """
 
 from __future__ import annotations
@@ -25,8 +33,8 @@ import numbers
 import warnings
 from typing import Sequence, Union
 
-from .constants import (MAX_ELEMENTS, RICE_HEADER_WORDS, RICE_LN_PHI_Q16,
-                        RICE_MAX_R)
+from .constants import (MAX_ELEMENTS, PACKED_DIGITS_PER_WORD,
+                        RICE_HEADER_WORDS, RICE_LN_PHI_Q16, RICE_MAX_R)
 
 Density = Union[float, str]
 
@@ -115,13 +123,69 @@ def bits_dense(n: int) -> int:
 
 
 def bits_signsgd(n: int) -> int:
-    """Bits of one worker's signSGD-MV message (a sign per coordinate)."""
+    """Bits of one worker's signSGD-MV message as the literature counts it:
+    one sign bit per coordinate (zeros sent as +1). This library sends
+    :func:`bits_packed_signs` instead (zeros abstain)."""
     return int(n)
+
+
+def packed_sign_words(n: int) -> int:
+    """int32 words of a packed-signs message over ``n`` coordinates: one
+    ternary digit each (sent +, sent -, not sent), 20 per word.
+
+    >>> packed_sign_words(101_770), packed_sign_words(20)
+    (5089, 1)
+    """
+    return -(-int(n) // PACKED_DIGITS_PER_WORD)
+
+
+def bits_packed_signs(n: int) -> int:
+    """Bits of a packed-signs message body, ``32 * ceil(n / 20)``: 1.6 per
+    coordinate, within 1% of the ternary floor ``log2(3)``."""
+    return 32 * packed_sign_words(n)
 
 
 def bits_int32_codes(total_k: int) -> int:
     """Bits of one worker's S3GD-MV message in wire format v1."""
     return 32 * int(total_k)
+
+
+#: Words ahead of every message's body: the settings fingerprint.
+FRAME_WORDS = 1
+
+
+def codec_words(wire: str, n: int, k: int, with_values: bool = False
+                ) -> int:
+    """int32 words of one message body (after the fingerprint) in the
+    format ``wire`` for ``k`` entries among ``n`` coordinates; the codecs
+    in ``aggregation/codec/`` take their length from here.
+
+    ``"int32"``: ``k`` codes (``2k`` words with values); ``"rice"``:
+    :func:`rice_max_words`; ``"packed"``: :func:`packed_sign_words` (any
+    ``k``).
+
+    >>> [codec_words(w, 1_000_000, 10_000) for w in ("int32", "rice",
+    ...                                             "packed")]
+    [10000, 2987, 50000]
+    """
+    if wire not in _BODY_WORDS:
+        raise ValueError(f"wire must be one of {tuple(_BODY_WORDS)}, got "
+                         f"{wire!r}")
+    return _BODY_WORDS[wire](int(n), int(k), bool(with_values))
+
+
+def message_bits(wire: str, n: int, k: int, with_values: bool = False
+                 ) -> int:
+    """Bits of one worker's whole message (fingerprint + body), exactly
+    what the accounting counts (``8 * message_bytes``)."""
+    return 32 * (FRAME_WORDS + codec_words(wire, n, k, with_values))
+
+
+def sends_everything(sizes: Sequence[int], ks: Sequence[int]) -> bool:
+    """True when every tensor sends all its entries (density 1): then
+    ``method="sign_vote"`` is signSGD-MV, and runs without selection as
+    packed signs (:func:`tf_sparsesign.aggregation.registry.choose`)."""
+    return [int(k) for k in ks] == [int(s) for s in sizes]
 
 
 def entropy_bound_bits(n: int, k: int) -> float:
@@ -133,16 +197,21 @@ def entropy_bound_bits(n: int, k: int) -> float:
     return log2_binom + k
 
 
-def warn_if_wasteful(sizes: Sequence[int], ks: Sequence[int]) -> None:
-    """Warns when the codes cost more bits than signSGD-MV would."""
+def warn_if_wasteful(sizes: Sequence[int], ks: Sequence[int],
+                     wire: str = "int32", with_values: bool = False) -> None:
+    """Warns when the messages cost more bits than this library's
+    signSGD-MV (``density=1``, packed signs) would."""
     n, total_k = sum(sizes), sum(ks)
-    if bits_int32_codes(total_k) > bits_signsgd(n):
+    mine = codec_words(wire, n, total_k, with_values)
+    sign = packed_sign_words(n)
+    if mine > sign:
         warnings.warn(
             f"tf_sparsesign: K = {total_k} of N = {n} (density "
-            f"{total_k / max(n, 1):.2%}) sends {bits_int32_codes(total_k)} "
-            f"bits per step with int32 codes, more than signSGD-MV's {n} "
-            "(one bit per coordinate). Below ~3.1% density int32 codes win; "
-            "choose a smaller density or k.", UserWarning, stacklevel=3)
+            f"{total_k / max(n, 1):.2%}) sends {32 * mine} bits per step "
+            f"with wire={wire!r}, more than signSGD-MV's {32 * sign} "
+            "(density=1.0: every coordinate packed in 1.6 bits). int32 codes"
+            " win below ~5% density, Rice codes below ~45%; choose a "
+            "smaller density or k.", UserWarning, stacklevel=3)
 
 
 def dense_ring_bytes(num_elements: int, num_replicas: int) -> int:
@@ -215,3 +284,10 @@ def rice_max_words(n: int, k: int) -> int:
         if last >= 0:
             bits = max(bits, _rice_max_stream_bits(n, last))
     return RICE_HEADER_WORDS + (bits + 31) // 32
+
+
+_BODY_WORDS = {
+    "int32": lambda n, k, values: k * (2 if values else 1),
+    "rice": lambda n, k, values: rice_max_words(n, k),
+    "packed": lambda n, k, values: packed_sign_words(n),
+}

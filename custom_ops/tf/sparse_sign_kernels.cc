@@ -10,16 +10,7 @@
 namespace tensorflow {
 namespace {
 
-sparsesign::ParallelRunner PoolRunner(OpKernelContext* ctx) {
-  thread::ThreadPool* pool =
-      ctx->device()->tensorflow_cpu_worker_threads()->workers;
-  return [pool](int64_t num_tasks,
-                const std::function<void(int64_t, int64_t)>& fn) {
-    // Each task is a chunk of >= 64K elements: large cost, one task a unit.
-    pool->ParallelFor(num_tasks, /*cost_per_unit=*/1 << 20,
-                      [&fn](int64_t b, int64_t e) { fn(b, e); });
-  };
-}
+using sparsesign_checks::PoolRunner;
 
 template <bool kWithResidual>
 class SparseSignEncodeOp : public OpKernel {

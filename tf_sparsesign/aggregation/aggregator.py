@@ -45,7 +45,7 @@ class Aggregator:
     :func:`build_aggregator`); ``state`` holds everything that persists."""
 
     def __init__(self, config: SparseSignConfig, layout: Layout,
-                 state: AggregatorState, ks):
+                 state: AggregatorState, ks, parts: registry.Parts):
         self.config = config
         self.layout = layout
         self.state = state
@@ -53,13 +53,10 @@ class Aggregator:
         n, k = layout.total, sum(self.ks)
         with_values = registry.sends_values(config.method)
         self.memory = memory_lib.make(state.memories)
-        self.selector = registry.load(registry.METHODS[config.method])(
-            config.seed)
-        self.codec = registry.load(registry.CODECS[config.wire])(
-            n, k, with_values)
-        rule = (registry.VALUES_COMBINER if with_values else
-                registry.VOTES[config.vote])
-        self.combiner = registry.load(rule)(state, state.num_replicas, n)
+        self.selector = registry.load(parts.select)(config.seed)
+        self.codec = registry.load(parts.codec)(n, k, with_values)
+        self.combiner = registry.load(parts.combine)(state,
+                                                     state.num_replicas, n)
         self.frame = SettingsFrame(config, config.fingerprint(layout.sizes,
                                                               self.ks))
         self.adversary = config.adversary or HONEST
@@ -153,7 +150,12 @@ def build_aggregator(config: SparseSignConfig, variables, num_replicas: int,
     layout.check_index_space()
     ks = policy.allocate(layout.sizes, config.density, config.k,
                          num_replicas)
-    policy.warn_if_wasteful(layout.sizes, ks)
+    # Chosen once here (signSGD-MV runs as packed signs, see
+    # registry.choose); the step never branches on names.
+    parts = registry.choose(config.method, config.wire, config.vote,
+                            policy.sends_everything(layout.sizes, ks))
+    policy.warn_if_wasteful(layout.sizes, ks, parts.wire,
+                            registry.sends_values(config.method))
     state = AggregatorState(factory, variables, num_replicas,
                             config.error_feedback)
-    return Aggregator(config, layout, state, ks)
+    return Aggregator(config, layout, state, ks, parts)

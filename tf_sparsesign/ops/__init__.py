@@ -6,6 +6,9 @@ fallback.
 * :func:`majority_vote` — ``sign(sum of rows)`` of workers' messages.
 * :func:`rice_encode` / :func:`rice_decode` — the compact Rice wire format
   (docs/WIRE.md).
+* :func:`packed_signs_encode` / :func:`packed_signs_vote` — signSGD-MV's
+  packed signs (one ternary digit per coordinate) and the vote read
+  straight from them.
 
 Each runs the C++ kernels compiled against the installed TensorFlow
 (:mod:`._build`, loaded by :mod:`._library`) and falls back, after one
@@ -14,9 +17,11 @@ results, slower) when they cannot be built.
 """
 
 from ..constants import MAX_ELEMENTS, PAD_CODE
+from .packed import packed_signs_encode, packed_signs_vote
 from .rice import rice_decode, rice_encode, rice_max_words, rice_parameter
 from .sign import is_compiled, majority_vote, sparse_sign_encode
 
 __all__ = ["sparse_sign_encode", "majority_vote", "rice_encode",
-           "rice_decode", "rice_max_words", "rice_parameter", "is_compiled",
+           "rice_decode", "rice_max_words", "rice_parameter",
+           "packed_signs_encode", "packed_signs_vote", "is_compiled",
            "PAD_CODE", "MAX_ELEMENTS"]
