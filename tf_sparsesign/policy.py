@@ -47,7 +47,8 @@ AUTO_MIN_DENSITY = 1e-4
 def auto_density(num_replicas: int) -> float:
     """The density ``"auto"`` picks for ``num_replicas`` voters.
 
-    1/96 (about 1%) sends a third of signSGD-MV's bits with int32 codes;
+    1/96 (about 1%) sends a third of a 1-bit signSGD-MV's bits (a fifth
+    of this library's packed signSGD-MV) with int32 codes;
     beyond 8 replicas it shrinks as 8/M so that the expected number of votes
     per coordinate (M * density) stays about 1/12, floored at 1e-4.
     """
