@@ -6,7 +6,8 @@ create its own state with ``state.tracked(...)``), and called per step::
     combine(codes, values, on_invalid) -> (update, dropped)
 
 ``codes`` is int32 ``[M, k]`` (rows that were dropped before, e.g. for a
-foreign settings fingerprint, are all padding), ``values`` float32
+foreign settings fingerprint, are all padding), or the packed rows
+``[M, W]`` for the rules of ``registry.PACKED_VOTES``; ``values`` float32
 ``[M, k]`` or None. ``update`` is float32 ``[num_elements]``; ``dropped``
 counts rows the rule found malformed (``on_invalid="drop"``; with
 ``"raise"`` they are an error).

@@ -8,11 +8,15 @@ step::
 ``e`` is the (error-accumulated) gradient, ``k`` the variable's entry
 count. The :class:`Selection` holds ``codes`` (int32 ``[k]``, wire format
 v1 in the variable's own index space: ``(i << 1) | sign``, ascending,
-``-1`` padding), ``residual`` (``e`` with the sent entries cleared; only
+``-1`` padding; :mod:`.every_sign`, paired only with the packed codec
+that reads codes by index, leaves each ``-1`` where its zero is),
+``residual`` (``e`` with the sent entries cleared; only
 with ``keep_residual``) and ``values`` (float32 ``[k]``, only for methods
 that send values; 0 in padding slots).
 
-Register a new selector in :data:`tf_sparsesign.aggregation.registry.METHODS`.
+Register a new selector in :data:`tf_sparsesign.aggregation.registry.METHODS`
+(:data:`~tf_sparsesign.aggregation.registry.EVERY_SIGN` is chosen
+automatically for signSGD-MV).
 """
 
 from __future__ import annotations
