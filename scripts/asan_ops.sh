@@ -22,5 +22,5 @@ export LD_PRELOAD="$ASAN_LIB:$(${CXX:-g++} -print-file-name=libstdc++.so)"
 export ASAN_OPTIONS="detect_leaks=0:abort_on_error=1:halt_on_error=1"
 
 "$PY" -m pytest -q -p no:cacheprovider tests/test_encode.py tests/test_vote.py \
-    tests/test_rice.py "$@"
+    tests/test_rice.py tests/test_packed_ops.py "$@"
 echo "ASan op tests passed (library: $BUILD)"

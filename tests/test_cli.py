@@ -6,12 +6,20 @@ digits only; nothing is downloaded).
 
 import csv
 import math
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
 
 import numpy as np
 import pytest
 
+import keras
+
+import tf_sparsesign
 from tf_sparsesign import __main__ as cli
-from tf_sparsesign import policy
+from tf_sparsesign import _program, policy
 from tf_sparsesign.experiments import datasets, methods, planning, runs
 from tf_sparsesign.policy import dense_ring_bytes
 
@@ -46,25 +54,33 @@ def test_plan_rows_match_hand_computed_numbers():
     # Ring all-reduce: 2 (M-1)/M * 4 N bytes = 2 * 7/8 * 4e6.
     assert dense.wire_bytes == 7_000_000
     assert dense.message_bits == 32_000_000
-    one_bit = rows["signSGD-MV (1 bit/coord)"]
+    one_bit = rows["signSGD-MV, 1 bit/coord (literature)"]
     assert one_bit.message_bits == 1_000_000
     assert one_bit.wire_bytes == 7 * 1_000_000 // 8          # 875,000
-    s1 = rows["S3GD-MV 0.01"]
+    lib = rows["signSGD-MV, this library (packed, 1.6 bits/coord)"]
+    # 1e6 / 20 = 50,000 words of ternary digits + 1 fingerprint word.
+    assert lib.message_bits == 32 * 50_001 == 1_600_032
+    assert lib.wire_bytes == 7 * 4 * 50_001                  # 1,400,028
+    assert lib.entropy_bits == pytest.approx(n * math.log2(3))
+    s1 = rows["S3GD-MV 0.01, int32"]
     # K = 10,000 codes + 1 fingerprint word, 32 bits each; 7 peers' messages.
     assert s1.total_k == 10_000
     assert s1.message_bits == 32 * 10_001                    # 320,032
     assert s1.wire_bytes == 7 * 4 * 10_001                   # 280,028
     assert s1.entropy_bits / 10_000 == pytest.approx(9.08, abs=0.01)
-    s01 = rows["S3GD-MV 0.001"]
+    rice = rows["S3GD-MV 0.01, rice"]
+    # Padded to rice_max_words(1e6, 1e4) = 2,987 words, + the fingerprint.
+    assert rice.message_bits == 32 * (2_987 + 1)
+    assert rice.wire_bytes == 7 * 4 * 2_988                  # 83,664
+    s01 = rows["S3GD-MV 0.001, int32"]
     assert s01.wire_bytes == 7 * 4 * 1_001                   # 28,028
     assert s01.entropy_bits / 1_000 == pytest.approx(12.41, abs=0.01)
-    auto = [r for n_, r in rows.items() if n_.startswith("S3GD-MV auto")][0]
+    auto = [r for n_, r in rows.items()
+            if n_.startswith("S3GD-MV auto") and n_.endswith("int32")][0]
     assert auto.total_k == math.ceil(n / 96) == 10_417
     assert auto.wire_bytes == 7 * 4 * 10_418
     topk = rows["top-K values 0.01"]
     assert topk.wire_bytes == 7 * 4 * (1 + 2 * 10_000)        # codes+values
-    lib = rows["signSGD-MV (this library, int32 codes)"]
-    assert lib.message_bits == policy.bits_int32_codes(n + 1)
 
 
 def test_plan_command_prints_hand_computed_times(capsys):
@@ -77,7 +93,7 @@ def test_plan_command_prints_hand_computed_times(capsys):
     # 7,000,000 bytes * 8 / 1e9 bit/s = 56 ms; +50 ms compute; x100 = 5.6 s.
     assert "7,000,000" in dense and "56.00 ms" in dense
     assert "106.00 ms" in dense and "5.60 s" in dense
-    s1 = lines["S3GD-MV 0.01"]
+    s1 = lines["S3GD-MV 0.01, int32"]
     # 280,028 bytes -> 2.24 ms; 7e6 / 280,028 = 25.0x fewer than dense.
     assert "280,028" in s1 and "2.24 ms" in s1 and " 25.0 " in s1
     assert "52.24 ms" in s1
@@ -89,7 +105,7 @@ def test_plan_with_tensor_sizes_allocates_per_tensor(capsys):
     # 1004 + 2 + 13 + 1 = 1020 codes, + 1 fingerprint word, 7 peers.
     sizes = [784 * 128, 128, 128 * 10, 10]
     (row,) = [r for r in planning.plan(None, 8, [0.01], sizes=sizes)
-              if r.name == "S3GD-MV 0.01"]
+              if r.name == "S3GD-MV 0.01, int32"]
     assert row.total_k == 1004 + 2 + 13 + 1
     assert row.wire_bytes == 7 * 4 * 1021 == 28_588  # = 228,704 bits/step
     assert cli.main(["plan", "--sizes", "100352,128,1280,10", "--workers",
@@ -104,6 +120,91 @@ def test_plan_command_rejects_bad_units(capsys):
     assert cli.main(["plan", "--params", "1000", "--workers", "2",
                      "--bandwidth", "fast"]) == 2
     assert "'fast' not understood" in capsys.readouterr().err
+
+
+PLAN = ["plan", "--sizes", "100352,128,1280,10", "--workers", "8"]
+
+
+def imported_modules(stderr: str) -> set:
+    """Top-level modules named by ``PYTHONPROFILEIMPORTTIME=1`` output."""
+    return {line.rsplit("|", 1)[-1].strip().split(".")[0]
+            for line in stderr.splitlines() if line.startswith("import time")}
+
+
+@pytest.mark.parametrize("how", ["console script", "python -m"])
+def test_plan_is_instant_and_imports_no_tensorflow(how):
+    script = Path(sys.executable).with_name("tf-sparsesign")
+    argv = ([str(script)] if how == "console script" else
+            [sys.executable, "-m", "tf_sparsesign"])
+    assert script.is_file(), f"console script missing: {script}"
+    env = dict(os.environ, PYTHONPROFILEIMPORTTIME="1")
+    env.pop("TF_CPP_MIN_LOG_LEVEL", None)  # TF's log lines would show
+    start = time.monotonic()
+    proc = subprocess.run(argv + PLAN, capture_output=True, text=True,
+                          env=env, timeout=120)
+    took = time.monotonic() - start
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    modules = imported_modules(proc.stderr)
+    assert "tf_sparsesign" in modules            # the check sees imports
+    assert not modules & {"tensorflow", "keras", "tf_keras"}, modules
+    assert "this library (packed" in proc.stdout and "rice" in proc.stdout
+    assert "28,588" in proc.stdout               # same numbers as in-process
+    assert took < 5.0, f"plan took {took:.1f} s"  # generous: shared machine
+
+
+def test_importing_the_package_still_registers_the_optimizer():
+    """Only the program's own `plan` process is light: a script (even one
+    given the argument 'plan') gets the whole package, Keras registration
+    included."""
+    code = ("import sys, keras, tf_sparsesign; "
+            "assert 'tensorflow' in sys.modules; "
+            "print(keras.saving.get_registered_object("
+            "'tf_sparsesign>SparseSignOptimizer').__name__)")
+    proc = subprocess.run([sys.executable, "-c", code, "plan"],
+                          capture_output=True, text=True, timeout=300)
+    assert proc.stdout.strip() == "SparseSignOptimizer", proc.stderr[-2000:]
+
+
+@pytest.mark.parametrize("argv,orig,light", [
+    (["/v/bin/tf-sparsesign", "plan"], ["py", "/v/bin/tf-sparsesign", "plan"],
+     True),
+    (["/v/bin/tf-sparsesign", "sweep"], ["py", "/v/bin/tf-sparsesign",
+                                         "sweep"], False),
+    (["-m", "plan"], ["py", "-X", "importtime", "-m", "tf_sparsesign",
+                      "plan"], True),
+    (["-m", "plan"], ["py", "-mtf_sparsesign", "plan"], True),
+    (["-m", "info"], ["py", "-m", "tf_sparsesign", "info"], False),
+    (["-m", "plan"], ["py", "-m", "mytool", "plan"], False),
+    (["train.py", "plan"], ["py", "train.py", "plan"], False),
+    (["-c", "plan"], ["py", "-c", "import tf_sparsesign", "plan"], False),
+    ([""], ["py"], False),
+])
+def test_only_the_plan_program_is_light(argv, orig, light):
+    assert _program.light_command(argv, orig) is light
+
+
+@pytest.mark.parametrize("settings,wire", [
+    (dict(density=0.05, wire="rice"), "rice"),
+    (dict(density=1.0, error_feedback=False), "packed"),
+    (dict(density=0.3, wire="packed"), "packed"),
+])
+def test_plan_rows_are_the_accounting_of_a_real_run(settings, wire):
+    devices = [f"/cpu:{i}" for i in range(4)]
+    strategy = tf_sparsesign.SparseSignStrategy(devices=devices, **settings)
+    with strategy.scope():
+        model = keras.Sequential([keras.Input((30,)), keras.layers.Dense(8),
+                                  keras.layers.Dense(3)])
+        model.compile(optimizer=keras.optimizers.SGD(0.01), loss="mse")
+    sizes = [30 * 8, 8, 8 * 3, 3]
+    x = np.ones((32, 30), np.float32)
+    model.fit(x, np.zeros((32, 3), np.float32), batch_size=16, verbose=0)
+    stats = tf_sparsesign.communication_stats(model.optimizer)
+    n, k = sum(sizes), sum(policy.allocate(sizes, settings["density"]))
+    assert stats["message_bytes"] * 8 == policy.message_bits(wire, n, k)
+    rows = planning.plan(None, 4, [settings["density"]], sizes=sizes,
+                         wires=(wire,))
+    row = rows[2] if settings["density"] == 1.0 else rows[3]
+    assert stats["bytes_sent"] == 2 * row.wire_bytes        # 2 steps
 
 
 # -- splits ---------------------------------------------------------------
@@ -168,7 +269,7 @@ def test_bits_in_csv_equal_the_accounting_of_the_same_run(digits):
     # plan's arithmetic (one source of truth) predicts the same bytes.
     sizes = [64 * 16, 16, 16 * 10, 10]
     (row,) = [r for r in planning.plan(None, 2, [0.02], sizes=sizes)
-              if r.name == "S3GD-MV 0.02"]
+              if r.name == "S3GD-MV 0.02, int32"]
     assert stats["bytes_sent"] == 6 * row.wire_bytes
 
 

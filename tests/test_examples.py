@@ -20,3 +20,7 @@ def test_example_runs(name):
                           capture_output=True, text=True, timeout=600,
                           cwd=ROOT, env=env)
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-3000:]
+    if name == "multiworker/launch.py":  # only the chief prints progress
+        lines = proc.stdout.splitlines()
+        assert sum(line.startswith("Epoch 1/3") for line in lines) == 1
+        assert sum(line.startswith("final ") for line in lines) == 1

@@ -20,6 +20,7 @@ import keras
 import tf_sparsesign
 from tf_sparsesign import config as config_lib
 from tf_sparsesign import policy
+from tf_sparsesign.aggregation import registry
 from tf_sparsesign.experiments import Adversary
 from tf_sparsesign.integration.routing import aggregator_of
 
@@ -163,14 +164,17 @@ def test_settings_fingerprint_covers_the_exchange():
                                     method="topk_values")
 
 
-def test_auto_picks_by_the_byte_model():
+def test_auto_all_gathers_on_one_host_and_follows_the_byte_model_across():
     _, _, _, agg = fit(steps=1, aggregation="auto", density=0.05)
-    ks = agg.ks
-    expected = policy.choose_aggregation(sum(agg.layout.sizes), sum(ks), 4,
-                                         "int32")
-    assert type(agg.exchange).__name__ == {
-        "allgather": "AllGatherExchange",
-        "sharded": "ShardedExchange"}[expected]
+    assert type(agg.exchange).__name__ == "AllGatherExchange"  # one host
+    auto = config_lib.SparseSignConfig(aggregation="auto", wire="rice")
+    for m in (2, 8, 64):
+        parts = registry.choose(auto, False, 10**7, 10**5, m,
+                                local_replicas=1)
+        assert parts.exchange == policy.choose_aggregation(10**7, 10**5, m,
+                                                           "rice")
+    assert [registry.choose(auto, False, 10**7, 10**5, m, 1).exchange
+            for m in (2, 64)] == ["allgather", "sharded"]
 
 
 @pytest.mark.parametrize("workers,wire", [(2, "int32"), (3, "rice")])

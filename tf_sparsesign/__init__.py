@@ -18,18 +18,33 @@ Entry points:
 * :func:`communication_stats` — the same counters as a dict.
 """
 
-from . import ops, policy
+from . import _program, policy
 from ._version import __version__
-from .accounting import communication_stats
-from .config import SparseSignConfig
-from .integration.callbacks import BackupAndRestore, CommunicationLogger
-from .integration.optimizer import SparseSignOptimizer
-from .integration.strategy import (MultiWorkerSparseSignStrategy,
-                                   SparseSignStrategy)
-from .ops import majority_vote, sparse_sign_encode
 
 __all__ = ["__version__", "ops", "policy", "sparse_sign_encode",
            "majority_vote", "SparseSignStrategy",
            "MultiWorkerSparseSignStrategy", "SparseSignOptimizer",
            "SparseSignConfig", "CommunicationLogger", "BackupAndRestore",
            "communication_stats"]
+
+# Importing tf_sparsesign imports the Keras integration, which registers
+# SparseSignOptimizer with Keras: `import tf_sparsesign` then
+# `keras.models.load_model("m.keras")` must keep working, so this import is
+# not lazy. The one exception is the `tf-sparsesign plan` program's own
+# process (`tf-sparsesign plan ...`, `python -m tf_sparsesign plan ...`):
+# plan is arithmetic and imports no TensorFlow; there these names load on
+# first use. How the process is recognised, and why: tf_sparsesign/_program.py.
+if not _program.light_command():
+    from ._api import (BackupAndRestore, CommunicationLogger,
+                       MultiWorkerSparseSignStrategy, SparseSignConfig,
+                       SparseSignOptimizer, SparseSignStrategy,
+                       communication_stats, majority_vote, ops,
+                       sparse_sign_encode)
+else:
+    def __getattr__(name):
+        if name in __all__:
+            from . import _api
+
+            return getattr(_api, name)
+        raise AttributeError(f"module {__name__!r} has no attribute "
+                             f"{name!r}")

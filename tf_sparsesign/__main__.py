@@ -4,7 +4,9 @@ Subcommands:
   build   compile the op library against the installed TensorFlow now
   info    show versions and whether the compiled ops are in use
   plan, sweep, report
-          the experiment commands (:mod:`tf_sparsesign.experiments.cli`)
+          the experiment commands (:mod:`tf_sparsesign.experiments.cli`);
+          ``plan`` is arithmetic and imports no TensorFlow (see
+          :mod:`tf_sparsesign._program`)
 
 Examples::
 

@@ -25,21 +25,27 @@ SETTINGS_DOC = """\
         ``"auto"`` (:func:`tf_sparsesign.policy.auto_density`): tensor
         ``l`` sends ``K_l = ceil(density * n_l)`` entries. Default 0.01.
         Bits per replica per step: ``32 * sum(K)`` with int32 codes, vs
-        ``N`` for signSGD-MV and ``32 * N`` for dense fp32.
+        ``1.6 N`` for this library's signSGD-MV (``density=1.0``) and
+        ``32 * N`` for dense fp32.
       k: a total number of entries per step, spread over the tensors by
         size; overrides ``density``. Default None.
       error_feedback: keep what was not sent and add it to the next step's
         gradient (default True). ``density=1.0, error_feedback=False`` is
-        signSGD-MV.
+        signSGD-MV: with ``method="sign_vote"`` and every tensor sending
+        all its entries, no top-K selection runs and the message is packed
+        signs (1.6 bits per coordinate, zeros abstain) whatever ``wire``
+        says; the votes are those of int32 codes.
       dense: baseline mode: the ordinary dense all-reduce, for A/B runs
         (default False).
       on_invalid: ``"raise"`` (default) or ``"drop"``: a malformed message
         (out-of-range or repeated indices, an undecodable Rice stream, a
         foreign settings fingerprint) stops the step with an error naming
         the row, or abstains for that step and is counted.
-      wire: message format, ``"int32"`` (wire format v1, default) or
+      wire: message format, ``"int32"`` (wire format v1, default),
         ``"rice"``: Rice-coded index gaps and signs (docs/WIRE.md), about
-        3.5x smaller at 1% density.
+        3.5x smaller at 1% density, or ``"packed"``: one ternary digit per
+        coordinate (sent +, sent -, not sent), 1.6 bits per coordinate
+        whatever K, the smallest above ~5% (int32) / ~45% (Rice) density.
       method: ``"sign_vote"`` (S3GD-MV, default), or the baselines
         ``"topk_values"`` (top-K SGD with error feedback, sending values;
         the mean of what was sent is applied) and ``"random_k"`` (K random
@@ -86,7 +92,7 @@ class SparseSignConfig:
     >>> SparseSignConfig(wire="zip")
     Traceback (most recent call last):
     ...
-    ValueError: wire must be one of ('int32', 'rice'), got 'zip'
+    ValueError: wire must be one of ('int32', 'rice', 'packed'), got 'zip'
     """
 
     density: policy.Density = 0.01

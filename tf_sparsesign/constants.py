@@ -18,3 +18,10 @@ RICE_TAG_BASE = (0x5269 << 16) | (1 << 8)
 RICE_MAX_R = 30
 #: ln(golden ratio) as a 16-bit fixed-point fraction (31537 / 2**16).
 RICE_LN_PHI_Q16 = 31537
+#: Packed signs (docs/WIRE.md): one ternary digit per coordinate (0 = not
+#: sent, 1 = +, 2 = -), five per byte (3**5 = 243 <= 256), four bytes per
+#: int32 word.
+PACKED_DIGITS_PER_BYTE = 5
+PACKED_DIGITS_PER_WORD = 20
+#: Largest valid byte of a packed message (3**5 - 1).
+PACKED_MAX_BYTE = 242

@@ -12,6 +12,7 @@
 #include <thread>
 #include <vector>
 
+#include "packed.h"
 #include "sparse_sign_core.h"
 
 using sparsesign::FloatFormat;
@@ -265,12 +266,74 @@ void VoteCases() {
   }
 }
 
+// Packed signs: the vote read from packed rows equals MajorityVote over the
+// same codes (bit for bit, weighted and not); hostile codes and words never
+// touch memory out of bounds.
+void PackedCases() {
+  std::mt19937_64 rng(13);
+  for (int64_t n : {1, 19, 20, 21, 1000, 200001}) {
+    for (int64_t m : {1, 3, 8}) {
+      const int64_t k = n;
+      std::vector<int32_t> codes(m * k, -1);
+      for (int64_t r = 0; r < m; ++r)
+        for (int64_t i = 0; i < n; ++i)
+          if (rng() % 10 < 6)  // 40% zeros abstain
+            codes[r * k + i] = static_cast<int32_t>(i << 1) | (rng() & 1);
+      const int64_t w = sparsesign::PackedWords(n);
+      std::vector<int32_t> rows(m * w, 7);
+      for (int64_t r = 0; r < m; ++r) {
+        // Any order: reverse the codes of odd rows.
+        std::vector<int32_t> row(codes.begin() + r * k,
+                                 codes.begin() + (r + 1) * k);
+        if (r % 2) std::reverse(row.begin(), row.end());
+        if (!sparsesign::PackSigns(row.data(), k, n, rows.data() + r * w, w)
+                 .ok)
+          Fail("pack", n, m);
+      }
+      std::vector<float> weights(m);
+      for (auto& v : weights) v = static_cast<float>(rng() % 1000) / 97.0f;
+      for (const float* wt : {static_cast<const float*>(nullptr),
+                              static_cast<const float*>(weights.data())}) {
+        std::vector<float> want(n), got(n, 9.0f);
+        int64_t dropped = 0;
+        sparsesign::MajorityVote(codes.data(), m, k, n, wt, false,
+                                 want.data(), &dropped, ThreadRunner(2));
+        auto st = sparsesign::PackedVote(rows.data(), m, w, n, wt, got.data(),
+                                         ThreadRunner(3));
+        if (!st.ok || std::memcmp(want.data(), got.data(), n * 4) != 0)
+          Fail("packed vote", n, m);
+      }
+    }
+  }
+  // Errors: wrong length, bad codes, a repeated index.
+  std::vector<int32_t> words(2);
+  const int32_t twice[] = {4, 5}, low[] = {-2}, high[] = {2 * 21};
+  if (sparsesign::PackSigns(twice, 2, 21, words.data(), 2).ok ||
+      sparsesign::PackSigns(low, 1, 21, words.data(), 2).ok ||
+      sparsesign::PackSigns(high, 1, 21, words.data(), 2).ok ||
+      sparsesign::PackSigns(twice, 0, 21, words.data(), 1).ok)
+    Fail("pack errors", 21, 0);
+  // Any words at all vote without reading past the rows.
+  std::uniform_int_distribution<int32_t> any(INT32_MIN, INT32_MAX);
+  for (int trial = 0; trial < 500; ++trial) {
+    const int64_t m = trial % 4, n = trial % 70;
+    const int64_t w = sparsesign::PackedWords(n);
+    std::vector<int32_t> rows(m * w);
+    for (auto& v : rows) v = any(rng);
+    std::vector<float> out(n);
+    if (!sparsesign::PackedVote(rows.data(), m, w, n, nullptr, out.data(),
+                                sparsesign::SerialRunner()).ok)
+      Fail("packed fuzz", n, m);
+  }
+}
+
 }  // namespace
 
 int main() {
   EncodeCases();
   AccumulateCases();
   VoteCases();
+  PackedCases();
   if (g_failures) {
     std::fprintf(stderr, "%d failures\n", g_failures);
     return 1;

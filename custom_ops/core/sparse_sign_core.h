@@ -35,6 +35,23 @@ using ParallelRunner = std::function<void(
 // A runner that runs everything on the calling thread.
 ParallelRunner SerialRunner();
 
+// fn(0, num_tasks) on the calling thread when there is one task, else
+// through run.
+inline void RunTasks(int64_t num_tasks,
+                     const std::function<void(int64_t, int64_t)>& fn,
+                     const ParallelRunner& run) {
+  if (num_tasks > 1) {
+    run(num_tasks, fn);
+  } else {
+    fn(0, num_tasks);
+  }
+}
+
+// +1, 0 or -1 (0 for +-0), in a select form compilers vectorize.
+inline float SignOf(float v) {
+  return (v > 0.0f ? 1.0f : 0.0f) - (v < 0.0f ? 1.0f : 0.0f);
+}
+
 // Outcome of a core call: ok, or an invalid-argument message.
 struct Status {
   bool ok = true;

@@ -204,18 +204,11 @@ Status MajorityVote(const int32_t* codes, int64_t m, int64_t k,
             out[IndexOf(*c)] = Flush(out[IndexOf(*c)] + ((*c & 1) ? -w : w));
           cursor[r] = c;
         }
-        for (int64_t i = 0; i < b - a; ++i) {  // select form vectorizes
-          const float v = tile[i];
-          tile[i] = (v > 0.0f ? 1.0f : 0.0f) - (v < 0.0f ? 1.0f : 0.0f);
-        }
+        for (int64_t i = 0; i < b - a; ++i) tile[i] = SignOf(tile[i]);
       }
     }
   };
-  if (ranges.count > 1) {
-    run(ranges.count, tally);
-  } else {
-    tally(0, ranges.count);
-  }
+  RunTasks(ranges.count, tally, run);
   return Status::Ok();
 }
 
@@ -267,11 +260,7 @@ Status SparseMajorityVote(const int32_t* codes, int64_t m, int64_t k,
       }
     }
   };
-  if (ranges.count > 1) {
-    run(ranges.count, merge);
-  } else {
-    merge(0, ranges.count);
-  }
+  RunTasks(ranges.count, merge, run);
   indices->clear();
   tallies->clear();
   for (int64_t t = 0; t < ranges.count; ++t) {

@@ -7,7 +7,6 @@
 
 #include "../core/sparse_sign_core.h"
 #include "kernel_checks.h"
-#include "pool_runner.h"
 #include "tensorflow/core/framework/op_kernel.h"
 #include "tensorflow/core/framework/resource_mgr.h"
 #include "tensorflow/core/framework/resource_var.h"
@@ -18,7 +17,7 @@ namespace tensorflow {
 namespace {
 
 using CPUDevice = Eigen::ThreadPoolDevice;
-using sparsesign_pool::PoolRunner;
+using sparsesign_checks::PoolRunner;
 
 template <typename T>
 class SparseSignAccumulateEncodeOp : public OpKernel {

@@ -1,14 +1,37 @@
 // Input validation shared by the CPU and GPU kernels: one set of checks and
-// error texts, run with OP_REQUIRES_OK before any memory is touched.
+// error texts, run with OP_REQUIRES_OK before any memory is touched; and the
+// intra-op thread pool as the core's ParallelRunner.
 #ifndef TF_SPARSESIGN_TF_KERNEL_CHECKS_H_
 #define TF_SPARSESIGN_TF_KERNEL_CHECKS_H_
 
 #include "../core/sparse_sign_core.h"
+#include "tensorflow/core/framework/op_kernel.h"
 #include "tensorflow/core/framework/tensor.h"
 #include "tensorflow/core/framework/types.h"
+#include "tensorflow/core/lib/core/threadpool.h"
 
 namespace tensorflow {
 namespace sparsesign_checks {
+
+// The core's ParallelRunner on the kernel's intra-op thread pool.
+inline sparsesign::ParallelRunner PoolRunner(OpKernelContext* ctx) {
+  thread::ThreadPool* pool =
+      ctx->device()->tensorflow_cpu_worker_threads()->workers;
+  return [pool](int64_t num_tasks,
+                const std::function<void(int64_t, int64_t)>& fn) {
+    // Each task is a chunk of >= 64K elements: large cost, one task a unit.
+    pool->ParallelFor(num_tasks, /*cost_per_unit=*/1 << 20,
+                      [&fn](int64_t b, int64_t e) { fn(b, e); });
+  };
+}
+
+// num_elements (an attribute) must fit the int32 codes' index space.
+inline Status CheckNumElements(const char* op, int64_t n) {
+  if (n > sparsesign::kMaxElements)
+    return errors::InvalidArgument(op, ": num_elements must be <= 2**30, got ",
+                                   n);
+  return OkStatus();
+}
 
 inline bool FormatOf(DataType dt, sparsesign::FloatFormat* f) {
   switch (dt) {

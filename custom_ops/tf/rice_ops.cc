@@ -1,5 +1,6 @@
 // Op registrations for the Rice wire format (kernels in rice_kernels.cc,
 // the coder in ../core/rice.cc, the format in docs/WIRE.md).
+#include "shape_checks.h"
 #include "tensorflow/core/framework/common_shape_fns.h"
 #include "tensorflow/core/framework/op.h"
 #include "tensorflow/core/framework/shape_inference.h"
@@ -7,19 +8,12 @@
 namespace tensorflow {
 namespace {
 
-using shape_inference::DimensionHandle;
 using shape_inference::InferenceContext;
 using shape_inference::ShapeHandle;
 
-constexpr int64_t kMaxElements = int64_t{1} << 30;
-
 Status CheckNumElements(InferenceContext* c, const char* op) {
   int64_t n;
-  TF_RETURN_IF_ERROR(c->GetAttr("num_elements", &n));
-  if (n > kMaxElements)
-    return errors::InvalidArgument(op, ": num_elements must be <= 2**30, got ",
-                                   n);
-  return OkStatus();
+  return sparsesign_shapes::NumElements(c, op, &n);
 }
 
 }  // namespace

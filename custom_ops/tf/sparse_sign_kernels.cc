@@ -5,7 +5,6 @@
 
 #include "../core/sparse_sign_core.h"
 #include "kernel_checks.h"
-#include "pool_runner.h"
 #include "tensorflow/core/framework/op_kernel.h"
 #include "tensorflow/core/framework/tensor.h"
 #include "tensorflow/core/framework/tensor_shape.h"
@@ -13,7 +12,7 @@
 namespace tensorflow {
 namespace {
 
-using sparsesign_pool::PoolRunner;
+using sparsesign_checks::PoolRunner;
 
 template <bool kWithResidual>
 class SparseSignEncodeOp : public OpKernel {

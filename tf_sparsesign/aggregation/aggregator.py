@@ -47,24 +47,22 @@ class Aggregator:
     :func:`build_aggregator`); ``state`` holds everything that persists."""
 
     def __init__(self, config: SparseSignConfig, layout: Layout,
-                 state: AggregatorState, ks, exchange: str, apply,
+                 state: AggregatorState, ks, parts: registry.Parts, apply,
                  collectives: HostCollectives):
         self.config = config
         self.layout = layout
         self.state = state
         self.ks = list(ks)
         self.want_values = (registry.sends_values(config.method) or
-                            exchange != "allgather")
-        self.selector = registry.load(registry.METHODS[config.method])(
-            config.seed)
+                            parts.exchange != "allgather")
+        self.selector = registry.load(parts.select)(config.seed)
         self.memory = memory_lib.make(state.memories, self.selector)
-        rule = (registry.VALUES_COMBINER if registry.sends_values(
-            config.method) else registry.VOTES[config.vote])
-        combiner = registry.load(rule)(state, state.num_replicas)
+        combiner = registry.load(parts.combine)(state, state.num_replicas)
         frame = SettingsFrame(config, config.fingerprint(layout.sizes,
                                                          self.ks))
-        self.exchange = registry.load(registry.EXCHANGES[exchange])(
-            config, layout, state, self.ks, combiner, frame, collectives)
+        self.exchange = registry.load(registry.EXCHANGES[parts.exchange])(
+            config, layout, state, self.ks, parts, combiner, frame,
+            collectives)
         self.combiner = combiner
         self.apply = apply
         self.adversary = config.adversary or HONEST
@@ -193,7 +191,7 @@ def _replica_context():
 
 def build_aggregator(config: SparseSignConfig, variables, num_replicas: int,
                      factory, var_key, learning_rate=None,
-                     collectives=None):
+                     collectives=None, local_replicas: int | None = None):
     """The aggregation for ``variables``: :class:`Aggregator`, or the dense
     baseline with ``config.dense``.
 
@@ -210,6 +208,9 @@ def build_aggregator(config: SparseSignConfig, variables, num_replicas: int,
       collectives: how to launch collectives across workers
         (``all_gather``, ``all_to_all``, ``all_reduce``, ``replica_ids``;
         see :mod:`.exchange.collectives`).
+      local_replicas: replicas on this host (default: all); with
+        ``aggregation="auto"`` a job on one host all-gathers (nothing
+        crosses a wire), several hosts take the cheaper exchange.
     """
     layout = Layout(variables, var_key)
     if config.dense:
@@ -218,14 +219,16 @@ def build_aggregator(config: SparseSignConfig, variables, num_replicas: int,
     layout.check_index_space()
     ks = policy.allocate(layout.sizes, config.density, config.k,
                          num_replicas)
-    policy.warn_if_wasteful(layout.sizes, ks)
+    # Chosen once here (signSGD-MV runs as packed signs; "auto" picks the
+    # exchange by the byte model); the step never branches on names.
+    parts = registry.choose(config, policy.sends_everything(layout.sizes, ks),
+                            layout.total, sum(ks), num_replicas,
+                            local_replicas)
+    policy.warn_if_wasteful(layout.sizes, ks, parts.wire,
+                            registry.sends_values(config.method))
     state = AggregatorState(factory, variables, num_replicas,
                             config.error_feedback)
-    exchange = (config.aggregation if config.aggregation != "auto" else
-                policy.choose_aggregation(layout.total, sum(ks),
-                                          num_replicas, config.wire,
-                                          config.shard_capacity))
     apply = (SparseSGD(learning_rate) if learning_rate is not None else
              DenseGradients())
-    return Aggregator(config, layout, state, ks, exchange, apply,
+    return Aggregator(config, layout, state, ks, parts, apply,
                       HostCollectives(collectives))

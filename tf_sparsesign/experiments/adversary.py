@@ -6,7 +6,7 @@
 reference simulation (chanho26/SignSGD_Codec): ``"signflip"`` sends every
 sign inverted (the reference's ``det`` attack), ``"random"`` sends random
 signs (``sto``). ``"garbage"`` sends a malformed message (indices out of
-range, or a scrambled Rice stream), to exercise ``on_invalid="drop"``.
+range, invalid packed bytes, or a scrambled Rice stream), to exercise ``on_invalid="drop"``.
 
 Example:
 
@@ -73,11 +73,13 @@ class Adversary:
 
     def corrupt_message(self, words, codec: str, num_elements: int):
         """A ``"garbage"`` replica's message: every int32 code out of range,
-        or a scrambled Rice stream."""
+        every packed byte invalid (255), or a scrambled Rice stream."""
         if self.mode != "garbage":
             return words
         if codec == "int32":
             bad = tf.fill(tf.shape(words), 2 * num_elements)
+        elif codec == "packed":  # bytes 255: no base-3 byte
+            bad = tf.fill(tf.shape(words), -1)
         else:
             bad = tf.bitwise.bitwise_xor(words, 0x2545F491)
         return tf.where(self._is_me(), bad, words)

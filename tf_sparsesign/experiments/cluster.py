@@ -2,7 +2,9 @@
 
 Shared by the tests, the benchmarks and the multi-worker example: every
 worker process gets the same cluster list on 127.0.0.1 and its own index.
-Waiting is bounded, and leftover processes are killed on the way out.
+Waiting is bounded, and leftover processes are killed on the way out. With
+``quiet=True`` only the chief (worker 0) prints to this terminal; the
+others write to log files, whose ends are shown if they fail.
 
 Example:
 
@@ -15,9 +17,13 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import socket
 import subprocess
+import sys
+import tempfile
 import time
+from pathlib import Path
 from typing import Callable, Sequence
 
 
@@ -58,30 +64,57 @@ class LocalCluster:
       n: number of workers.
       argv_for: the command line of worker ``index``.
       output_for: optional ``index -> file object`` for the worker's stdout
-        and stderr (default: inherited).
+        and stderr (default: inherited, or the log files with ``quiet``).
       cwd: working directory of the workers.
+      quiet: only the chief (worker 0) writes to this terminal; every other
+        worker writes to ``log_dir/worker<i>.log`` (default False: all
+        inherit the terminal, so each progress line shows ``n`` times).
+      log_dir: where quiet workers' logs go (default: a new temporary
+        folder, removed when every worker succeeded).
 
     Example::
 
-        with LocalCluster(2, lambda i: [sys.executable, "worker.py"]) as c:
+        with LocalCluster(2, lambda i: [sys.executable, "worker.py"],
+                          quiet=True) as c:
             codes = c.wait(timeout=600)
+            c.report_failures(codes)   # the quiet workers' log tails
     """
 
     def __init__(self, n: int, argv_for: Callable[[int], list],
                  output_for: Callable[[int], object] | None = None,
-                 cwd=None):
+                 cwd=None, quiet: bool = False, log_dir=None):
         if n < 1:
             raise ValueError(f"a cluster needs at least 1 worker, got {n}")
+        if quiet and output_for is not None:
+            raise ValueError("give quiet=True or output_for, not both")
         self.n = n
         self.hosts = [f"127.0.0.1:{p}" for p in free_ports(n)]
         self._argv_for = argv_for
         self._output_for = output_for
         self._cwd = cwd
+        self.quiet = quiet
+        self._own_log_dir = quiet and log_dir is None
+        self.log_dir = (Path(tempfile.mkdtemp(prefix="tf_sparsesign_workers_"))
+                        if self._own_log_dir else
+                        Path(log_dir) if log_dir is not None else None)
+        self._logs: dict[int, object] = {}
+        self.codes: list[int | None] | None = None
         self.procs: list[subprocess.Popen] = []
 
+    def log_path(self, index: int) -> Path | None:
+        """The log file of a quiet worker (None for the chief, or when not
+        quiet)."""
+        if not self.quiet or index == 0:
+            return None
+        return self.log_dir / f"worker{index}.log"
+
     def __enter__(self) -> "LocalCluster":
+        if self.quiet:
+            self.log_dir.mkdir(parents=True, exist_ok=True)
         for i in range(self.n):
             out = self._output_for(i) if self._output_for else None
+            if self.log_path(i) is not None:
+                out = self._logs[i] = open(self.log_path(i), "w")
             self.procs.append(subprocess.Popen(
                 self._argv_for(i), env=worker_env(self.hosts, i),
                 stdout=out, stderr=subprocess.STDOUT if out else None,
@@ -99,8 +132,26 @@ class LocalCluster:
                 break
         running = [p.poll() is None for p in self.procs]
         self.kill()
-        return [None if r else p.returncode
-                for p, r in zip(self.procs, running)]
+        self.codes = [None if r else p.returncode
+                      for p, r in zip(self.procs, running)]
+        return self.codes
+
+    def log_tail(self, index: int, chars: int = 3000) -> str:
+        """The end of a quiet worker's log ("" when it has none)."""
+        path = self.log_path(index)
+        if path is None or not path.exists():
+            return ""
+        return path.read_text(errors="replace")[-chars:]
+
+    def report_failures(self, codes, file=None) -> None:
+        """Prints the log tail of every quiet worker that failed or was
+        stopped (``codes`` from :meth:`wait`) to ``file`` (stderr)."""
+        file = sys.stderr if file is None else file
+        for i, code in enumerate(codes):
+            if code != 0 and self.log_path(i) is not None:
+                status = "timed out" if code is None else f"exit {code}"
+                print(f"--- worker {i} ({status}), end of "
+                      f"{self.log_path(i)}:\n{self.log_tail(i)}", file=file)
 
     def kill(self) -> None:
         """Stops every worker still running."""
@@ -111,3 +162,8 @@ class LocalCluster:
 
     def __exit__(self, *exc) -> None:
         self.kill()
+        for log in self._logs.values():
+            log.close()
+        if self._own_log_dir and self.codes and all(
+                c == 0 for c in self.codes):
+            shutil.rmtree(self.log_dir, ignore_errors=True)

@@ -76,8 +76,7 @@ class SparseSignOptimizer(keras.optimizers.Optimizer):
                     if tf.distribute.has_strategy() else
                     _patches.optimizer_strategy(self.inner_optimizer))
         routing.attach(self.inner_optimizer, self, var_list,
-                       self.sparse_sign_config,
-                       strategy.num_replicas_in_sync)
+                       self.sparse_sign_config, strategy)
         self.inner_optimizer.build(var_list)
         super().build(var_list)
 

@@ -71,20 +71,22 @@ def on_build(optimizer, variables) -> None:
     strategy = sparse_strategy_of(optimizer)
     if strategy is not None:
         attach(optimizer, optimizer, variables, strategy.sparse_sign_config,
-               strategy.num_replicas_in_sync)
+               strategy)
 
 
 def attach(optimizer, owner, variables, config: SparseSignConfig,
-           num_replicas: int):
-    """Builds the aggregation for ``variables`` and attaches it to
-    ``optimizer``; ``owner`` tracks and saves its state (itself, or the
-    wrapper around it)."""
+           strategy):
+    """Builds the aggregation for ``variables`` under ``strategy`` and
+    attaches it to ``optimizer``; ``owner`` tracks and saves its state
+    (itself, or the wrapper around it)."""
     factory = KerasStateFactory(owner)
     with factory.scope():
-        agg = build_aggregator(config, variables, num_replicas, factory,
+        agg = build_aggregator(config, variables,
+                               strategy.num_replicas_in_sync, factory,
                                _patches.var_key(optimizer),
                                learning_rate=_plain_sgd_rate(optimizer),
-                               collectives=_patches.CROSS_WORKER)
+                               collectives=_patches.CROSS_WORKER,
+                               local_replicas=local_replicas(strategy))
     agg.owner = owner
     # tf.train.Checkpoint saves every replica's memory through this.
     owner.sparsesign_state = _patches.as_trackable(
@@ -93,6 +95,13 @@ def attach(optimizer, owner, variables, config: SparseSignConfig,
                                                              tensors))
     _patches.attach(optimizer, agg)
     return agg
+
+
+def local_replicas(strategy) -> int:
+    """Replicas of ``strategy`` on this host (all, but for multi-worker)."""
+    if isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy):
+        return len(strategy.extended.worker_devices)
+    return strategy.num_replicas_in_sync
 
 
 def _plain_sgd_rate(optimizer):

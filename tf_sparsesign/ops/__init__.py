@@ -9,6 +9,9 @@ fallback.
 * :func:`accumulate_encode` — error feedback and encoding fused, in place
   on the memory variable; :func:`sparse_majority_vote` — the vote's nonzero
   entries only (what the aggregation uses).
+* :func:`packed_signs_encode` / :func:`packed_signs_vote` — signSGD-MV's
+  packed signs (one ternary digit per coordinate) and the vote read
+  straight from them.
 
 Each runs the C++ kernels compiled against the installed TensorFlow
 (:mod:`._build`, loaded by :mod:`._library`) and falls back, after one
@@ -18,10 +21,12 @@ results, slower) when they cannot be built.
 
 from ..constants import MAX_ELEMENTS, PAD_CODE
 from .fused import accumulate_encode, sparse_majority_vote
+from .packed import packed_signs_encode, packed_signs_vote
 from .rice import rice_decode, rice_encode, rice_max_words, rice_parameter
 from .sign import is_compiled, majority_vote, sparse_sign_encode
 
 __all__ = ["sparse_sign_encode", "majority_vote", "accumulate_encode",
-           "sparse_majority_vote", "rice_encode",
-           "rice_decode", "rice_max_words", "rice_parameter", "is_compiled",
+           "sparse_majority_vote", "rice_encode", "rice_decode",
+           "rice_max_words", "rice_parameter", "packed_signs_encode",
+           "packed_signs_vote", "is_compiled",
            "PAD_CODE", "MAX_ELEMENTS"]

@@ -22,13 +22,15 @@ from pathlib import Path
 LIBRARY_NAME = "_tf_sparsesign_ops.so"
 
 #: Plain C++ core, compiled without TensorFlow headers.
-CORE_SOURCES = ("core/encode.cc", "core/vote.cc", "core/rice.cc")
+CORE_SOURCES = ("core/encode.cc", "core/vote.cc", "core/rice.cc",
+                "core/packed.cc")
 #: Thin TensorFlow wrappers (registrations and kernels).
 TF_SOURCES = ("tf/sparse_sign_ops.cc", "tf/sparse_sign_kernels.cc",
               "tf/aggregation_kernels.cc", "tf/rice_ops.cc",
-              "tf/rice_kernels.cc")
-HEADERS = ("core/sparse_sign_core.h", "core/rice.h", "tf/kernel_checks.h",
-           "tf/pool_runner.h")
+              "tf/rice_kernels.cc", "tf/packed_ops.cc",
+              "tf/packed_kernels.cc")
+HEADERS = ("core/sparse_sign_core.h", "core/rice.h", "core/packed.h",
+           "tf/kernel_checks.h", "tf/shape_checks.h")
 #: GPU kernels, built only when TensorFlow has CUDA and nvcc is found.
 CUDA_SOURCES = ("cuda/encode.cu", "cuda/vote.cu")
 CUDA_TF_SOURCES = ("tf/sparse_sign_kernels_gpu.cc",)

@@ -7,7 +7,7 @@ import numbers
 import warnings
 from typing import Sequence, Union
 
-from .bits import bits_int32_codes, bits_signsgd
+from .bits import codec_words, packed_sign_words
 
 Density = Union[float, str]
 
@@ -20,7 +20,8 @@ AUTO_MIN_DENSITY = 1e-4
 def auto_density(num_replicas: int) -> float:
     """The density ``"auto"`` picks for ``num_replicas`` voters.
 
-    1/96 (about 1%) sends a third of signSGD-MV's bits with int32 codes;
+    1/96 (about 1%) sends a third of a 1-bit signSGD-MV's bits (a fifth
+    of this library's packed signSGD-MV) with int32 codes;
     beyond 8 replicas it shrinks as 8/M so that the expected number of votes
     per coordinate (M * density) stays about 1/12, floored at 1e-4.
     """
@@ -90,13 +91,25 @@ def allocate(sizes: Sequence[int], density: Density | None = 0.01,
     return [min(s, math.ceil(d * s)) for s in sizes]
 
 
-def warn_if_wasteful(sizes: Sequence[int], ks: Sequence[int]) -> None:
-    """Warns when the codes cost more bits than signSGD-MV would."""
+def sends_everything(sizes: Sequence[int], ks: Sequence[int]) -> bool:
+    """True when every tensor sends all its entries (density 1): then
+    ``method="sign_vote"`` is signSGD-MV, and runs without selection as
+    packed signs (:func:`tf_sparsesign.aggregation.registry.choose`)."""
+    return [int(k) for k in ks] == [int(s) for s in sizes]
+
+
+def warn_if_wasteful(sizes: Sequence[int], ks: Sequence[int],
+                     wire: str = "int32", with_values: bool = False) -> None:
+    """Warns when the messages cost more bits than this library's
+    signSGD-MV (``density=1``, packed signs) would."""
     n, total_k = sum(sizes), sum(ks)
-    if bits_int32_codes(total_k) > bits_signsgd(n):
+    mine = codec_words(wire, n, total_k, with_values)
+    sign = packed_sign_words(n)
+    if mine > sign:
         warnings.warn(
             f"tf_sparsesign: K = {total_k} of N = {n} (density "
-            f"{total_k / max(n, 1):.2%}) sends {bits_int32_codes(total_k)} "
-            f"bits per step with int32 codes, more than signSGD-MV's {n} "
-            "(one bit per coordinate). Below ~3.1% density int32 codes win; "
-            "choose a smaller density or k.", UserWarning, stacklevel=3)
+            f"{total_k / max(n, 1):.2%}) sends {32 * mine} bits per step "
+            f"with wire={wire!r}, more than signSGD-MV's {32 * sign} "
+            "(density=1.0: every coordinate packed in 1.6 bits). int32 codes"
+            " win below ~5% density, Rice codes below ~45%; choose a "
+            "smaller density or k.", UserWarning, stacklevel=3)

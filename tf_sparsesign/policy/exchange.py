@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 
-from .bits import rice_max_words
+from .bits import FRAME_WORDS, codec_words, rice_max_words
 
 # Per worker and step, from the messages' static sizes in int32 words (each
 # message carries a 1-word settings fingerprint):
@@ -44,12 +44,6 @@ def ternary_words(num_elements: int) -> int:
     return -(-(-(-int(num_elements) // 5)) // 4)
 
 
-def code_words(wire: str, num_elements: int, k: int) -> int:
-    """Words of a message of at most ``k`` codes over ``num_elements``
-    positions: ``k`` (int32) or the Rice worst case."""
-    return int(k) if wire == "int32" else rice_max_words(num_elements, k)
-
-
 def expected_shard_votes(n: int, total_k: int, m: int) -> int:
     """Expected nonzero votes of the largest shard when the workers' K
     coordinates are independent and uniform: ``N_b (1 - (1 - K/N)^M)`` (an
@@ -83,9 +77,10 @@ def downlink_format(n: int, total_k: int, m: int, downlink: str,
     return "ternary", 0, ternary_words(nb)
 
 
-def allgather_message_words(n: int, total_k: int, wire: str) -> int:
+def allgather_message_words(n: int, total_k: int, wire: str,
+                            with_values: bool = False) -> int:
     """Words of one all-gather message, fingerprint included."""
-    return 1 + code_words(wire, n, total_k)
+    return FRAME_WORDS + codec_words(wire, n, total_k, with_values)
 
 
 def sharded_message_words(n: int, total_k: int, m: int, wire: str,
@@ -95,8 +90,10 @@ def sharded_message_words(n: int, total_k: int, m: int, wire: str,
     fingerprints included (M buckets go up, one downlink message comes
     from each shard)."""
     nb = shard_size(n, m)
-    bucket = 1 + code_words(wire, nb, bucket_capacity(total_k, m, alpha))
-    return bucket, 1 + downlink_format(n, total_k, m, downlink, alpha)[2]
+    bucket = FRAME_WORDS + codec_words(wire, nb,
+                                       bucket_capacity(total_k, m, alpha))
+    return bucket, FRAME_WORDS + downlink_format(n, total_k, m, downlink,
+                                                 alpha)[2]
 
 
 def exchange_bytes(n: int, total_k: int, m: int, wire: str,

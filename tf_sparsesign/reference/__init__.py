@@ -5,9 +5,11 @@ semantics and the fallback when the op library cannot be built.
   TensorFlow (identical results to the compiled ops, bit for bit).
 * :mod:`.rice` — the Rice wire format in NumPy (word for word the same as
   the compiled coder).
+* :mod:`.packed` — packed signs and the vote read from them, in pure
+  TensorFlow (bit for bit the same as the compiled ops).
 """
 
-from . import rice, sign
+from . import packed, rice, sign
 from .sign import majority_vote, sparse_sign_encode
 
-__all__ = ["sign", "rice", "sparse_sign_encode", "majority_vote"]
+__all__ = ["sign", "rice", "packed", "sparse_sign_encode", "majority_vote"]

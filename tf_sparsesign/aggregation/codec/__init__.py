@@ -10,7 +10,11 @@ offers::
 
 :class:`Decoded` holds ``codes`` (int32 ``[M, k]``), ``values`` (float32
 ``[M, k]`` or None) and ``valid`` (bool ``[M]``: rows that decoded; with
-``on_invalid="raise"`` an undecodable row is an error instead).
+``on_invalid="raise"`` an undecodable row is an error instead). A packed
+codec (``registry._PACKED``, e.g. :mod:`.packed_signs`) returns its checked
+rows as they are instead of codes, for the vote rules of
+``registry.PACKED_VOTES``; a row of ``-1`` words must abstain there, as
+a row of ``-1`` codes does.
 
 Register a new codec in :data:`tf_sparsesign.aggregation.registry.CODECS`.
 """

@@ -1,8 +1,9 @@
 """Exchanges: how the replicas' selections become one update — the middle
 of the step (gather -> decode -> combine).
 
-An exchange is built once, ``Exchange(config, layout, state, ks, combiner,
-frame, collectives)``, and does per step::
+An exchange is built once, ``Exchange(config, layout, state, ks, parts,
+combiner, frame, collectives)`` (``parts.codec`` writes its messages), and
+does per step::
 
     message(codes, values, adversary) -> (message, kept)
         replica context: this replica's message from its selected codes

@@ -14,12 +14,12 @@ from ..adversary_hook import HONEST
 class AllGatherExchange:
     """``[fingerprint, codec words]`` per replica; rows ``[M, 1 + W]``."""
 
-    def __init__(self, config, layout, state, ks, combiner, frame,
+    def __init__(self, config, layout, state, ks, parts, combiner, frame,
                  collectives):
         n, k = layout.total, sum(ks)
         self.config = config
         self.num_elements = n
-        self.codec = registry.load(registry.CODECS[config.wire])(
+        self.codec = registry.load(parts.codec)(
             n, k, registry.sends_values(config.method))
         self.combiner = combiner
         self.frame = frame

@@ -38,7 +38,7 @@ from .allgather import decode
 class ShardedExchange:
     """Buckets up, shard votes down (see the module docstring)."""
 
-    def __init__(self, config, layout, state, ks, combiner, frame,
+    def __init__(self, config, layout, state, ks, parts, combiner, frame,
                  collectives):
         if registry.sends_values(config.method):
             raise ValueError(f"aggregation='sharded' votes signs; "
@@ -49,8 +49,8 @@ class ShardedExchange:
         self.capacity = policy.bucket_capacity(k, m, config.shard_capacity)
         self.shard_size = policy.shard_size(n, m)
         self.shard_sizes = [(n - b + m - 1) // m for b in range(m)]
-        self.codec = registry.load(registry.CODECS[config.wire])(
-            self.shard_size, self.capacity, False)
+        self.codec = registry.load(parts.codec)(self.shard_size,
+                                                self.capacity, False)
         self.downlink = downlink_lib.make(n, k, m, config.downlink,
                                           config.shard_capacity)
         self.combiner = combiner

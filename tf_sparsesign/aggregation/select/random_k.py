@@ -18,7 +18,7 @@ class RandomK:
         self.seed = int(seed)
 
     def select(self, e, k: int, slot: int, keep_residual: bool,
-               want_values: bool) -> Selection:
+               want_values: bool = False) -> Selection:
         flat = tf.reshape(e, [-1])
         size = e.shape.num_elements()  # static (the layout checked it)
         chosen = tf.sort(tf.random.shuffle(tf.range(size),

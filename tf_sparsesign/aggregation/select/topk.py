@@ -18,7 +18,7 @@ class TopK:
         del seed  # deterministic
 
     def select(self, e, k: int, slot: int, keep_residual: bool,
-               want_values: bool) -> Selection:
+               want_values: bool = False) -> Selection:
         codes, residual = (ops.sparse_sign_encode(e, k, return_residual=True)
                            if keep_residual else
                            (ops.sparse_sign_encode(e, k), None))
@@ -26,7 +26,7 @@ class TopK:
         return Selection(codes, residual, values)
 
     def select_in_place(self, memory, g, k: int, label: str,
-                        want_values: bool) -> Selection:
+                        want_values: bool = False) -> Selection:
         """Codes of ``memory + g``; ``memory`` becomes the residual."""
         codes, values = ops.accumulate_encode(memory, g, k, label=label,
                                               return_values=True)

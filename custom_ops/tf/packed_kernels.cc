@@ -1,0 +1,85 @@
+// CPU kernels for PackedSignsEncode / PackedSignsVote: validate shapes and
+// attributes with OP_REQUIRES, then call the plain C++ core (../core).
+#include "../core/packed.h"
+#include "kernel_checks.h"
+#include "tensorflow/core/framework/op_kernel.h"
+#include "tensorflow/core/framework/tensor.h"
+#include "tensorflow/core/framework/tensor_shape.h"
+
+namespace tensorflow {
+namespace {
+
+using sparsesign_checks::CheckNumElements;
+using sparsesign_checks::PoolRunner;
+
+class PackedSignsEncodeOp : public OpKernel {
+ public:
+  explicit PackedSignsEncodeOp(OpKernelConstruction* ctx) : OpKernel(ctx) {
+    OP_REQUIRES_OK(ctx, ctx->GetAttr("num_elements", &n_));
+    OP_REQUIRES_OK(ctx, CheckNumElements("packed_signs_encode", n_));
+  }
+
+  void Compute(OpKernelContext* ctx) override {
+    const Tensor& codes = ctx->input(0);
+    OP_REQUIRES(ctx, codes.dims() == 1,
+                errors::InvalidArgument(
+                    "packed_signs_encode: codes must be int32 [k], got shape ",
+                    codes.shape().DebugString()));
+    const int64_t words = sparsesign::PackedWords(n_);
+    Tensor* out = nullptr;
+    OP_REQUIRES_OK(ctx, ctx->allocate_output(0, TensorShape({words}), &out));
+    const sparsesign::Status st = sparsesign::PackSigns(
+        codes.flat<int32>().data(), codes.dim_size(0), n_,
+        out->flat<int32>().data(), words);
+    OP_REQUIRES(ctx, st.ok, errors::InvalidArgument(st.message));
+  }
+
+ private:
+  int64_t n_ = 0;
+};
+
+class PackedSignsVoteOp : public OpKernel {
+ public:
+  explicit PackedSignsVoteOp(OpKernelConstruction* ctx) : OpKernel(ctx) {
+    OP_REQUIRES_OK(ctx, ctx->GetAttr("num_elements", &n_));
+    OP_REQUIRES_OK(ctx, ctx->GetAttr("weighted", &weighted_));
+    OP_REQUIRES_OK(ctx, CheckNumElements("packed_signs_vote", n_));
+  }
+
+  void Compute(OpKernelContext* ctx) override {
+    const Tensor& rows = ctx->input(0);
+    const Tensor& weights = ctx->input(1);
+    const int64_t words = sparsesign::PackedWords(n_);
+    OP_REQUIRES(ctx, rows.dims() == 2 && rows.dim_size(1) == words,
+                errors::InvalidArgument(
+                    "packed_signs_vote: rows must be int32 [M, ", words,
+                    "] (ceil(", n_, " / 20) words per message), got shape ",
+                    rows.shape().DebugString()));
+    const int64_t m = rows.dim_size(0);
+    const int64_t expect = weighted_ ? m : 0;
+    OP_REQUIRES(ctx, weights.dims() == 1 && weights.dim_size(0) == expect,
+                errors::InvalidArgument(
+                    "packed_signs_vote: weights must have shape [", expect,
+                    "] (one per row", weighted_ ? "" : ", or none",
+                    "), got ", weights.shape().DebugString()));
+    Tensor* votes = nullptr;
+    OP_REQUIRES_OK(ctx, ctx->allocate_output(0, TensorShape({n_}), &votes));
+    const sparsesign::Status st = sparsesign::PackedVote(
+        rows.flat<int32>().data(), m, words, n_,
+        weighted_ ? weights.flat<float>().data() : nullptr,
+        votes->flat<float>().data(), PoolRunner(ctx));
+    OP_REQUIRES(ctx, st.ok, errors::InvalidArgument(st.message));
+  }
+
+ private:
+  int64_t n_ = 0;
+  bool weighted_ = false;
+};
+
+REGISTER_KERNEL_BUILDER(Name("PackedSignsEncode").Device(DEVICE_CPU),
+                        PackedSignsEncodeOp);
+REGISTER_KERNEL_BUILDER(Name("PackedSignsVote").Device(DEVICE_CPU),
+                        PackedSignsVoteOp);
+
+}  // namespace
+}  // namespace tensorflow
