@@ -287,3 +287,33 @@ def test_cpu_only_build_ignores_cuda_sources():
         assert _cuda.build_plan("g++") is None
     cpu_key = _build.build_key(src, [], [], "x", "g++")
     assert _build.build_key(src, [], [], "x", "g++", None) == cpu_key
+
+
+def test_gpu_device_script_runs_end_to_end_under_emulation(tmp_path):
+    """benchmarks/gpu/run_gpu.sh with EMULATE=1: the same steps, files and
+    summary as on a GPU machine, with the harness built against the CPU
+    emulation (tiny sizes; no sanitizer, no torch), so that the one GPU
+    run a session gets is not lost to a script bug."""
+    if shutil.which("g++") is None or shutil.which("make") is None:
+        pytest.skip("g++ and make are needed")
+    out = tmp_path / "out"
+    proc = subprocess.run(
+        ["bash", str(ROOT / "benchmarks" / "gpu" / "run_gpu.sh")],
+        capture_output=True, text=True, timeout=900,
+        env={**os.environ, "EMULATE": "1", "OUT": str(out),
+             "TMPDIR": str(tmp_path)})
+    assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-2000:]
+    summary = (out / "summary.md").read_text()
+    for row in ("| build | ok |", "| check (max N 5) | ok |",
+                "| benchmark | ok |",
+                "| compute-sanitizer | skipped (emulation) |",
+                "| torch.topk | skipped (emulation) |"):
+        assert row in summary, summary
+    assert "CPU emulation" in (out / "gpu.csv").read_text()
+    if shutil.which("nvcc"):
+        assert "release" in (out / "nvcc.txt").read_text()
+    assert ", 0 failures" in (out / "check.md").read_text()
+    bench = (out / "bench.csv").read_text()
+    assert "FAILED" not in bench
+    assert "vote,int32,3000,30,8,0.01,weighted" in bench, bench
+    assert "encode,float32,3000,30,0,0.01,+residual" in bench, bench

@@ -53,6 +53,7 @@ struct Options {
   std::string out_dir = ".";
   int reps = 20;
   bool quick = false;
+  int64_t max_rows = 256;  // largest M for votes
 };
 
 Options Parse(int argc, char** argv) {
@@ -76,16 +77,19 @@ Options Parse(int argc, char** argv) {
       o.out_dir = next();
     } else if (a == "--reps") {
       o.reps = std::stoi(next());
+    } else if (a == "--max-rows") {
+      o.max_rows = std::stoll(next());
     } else if (a == "--quick") {
       o.quick = true;
       o.bench = false;
     } else {
       std::printf(
           "usage: harness [--max-n N] [--check-only|--bench-only|--quick] "
-          "[--out DIR] [--reps R]\n"
+          "[--out DIR] [--reps R] [--max-rows M]\n"
           "  --max-n   largest N for checks and benchmarks (default 1e8;\n"
           "            N=2**30-1 needs ~14 GB of GPU memory for float32)\n"
           "  --quick   a small check set (for compute-sanitizer), no bench\n"
+          "  --max-rows  largest M for the votes (default 256)\n"
           "  --out     writes check.md, bench.md and bench.csv there\n");
       std::exit(a == "--help" ? 0 : 2);
     }
@@ -510,7 +514,7 @@ void CheckVote(const Options& o, Tally* t) {
     largest = n;
     for (int64_t m : row_counts) {
       // Many rows only where they matter (N = 1e6), small N stays quick.
-      if (m > 8 && n != 1000000) continue;
+      if ((m > 8 && n != 1000000) || m > o.max_rows) continue;
       most_rows = std::max(most_rows, m);
       const int64_t k = std::max<int64_t>(1, n / 100);
       const int64_t distinct = std::min<int64_t>(m, 64);
@@ -675,6 +679,7 @@ void BenchVote(const Options& o, std::vector<BenchRow>* rows) {
   const int64_t n = std::min<int64_t>(o.max_n, 100000000);
   const int64_t k = std::max<int64_t>(1, n / 100);
   for (int64_t m : {int64_t{8}, int64_t{64}, int64_t{256}}) {
+    if (m > o.max_rows) continue;
     size_t free_b = 0, total_b = 0;
     CUDA_OK(cudaMemGetInfo(&free_b, &total_b));
     const size_t vws_bytes = sparsesign::gpu::VoteWorkspaceBytes(m, n, true);
@@ -780,6 +785,11 @@ void WriteFile(const std::string& path, const std::string& text) {
 
 int main(int argc, char** argv) {
   const Options o = Parse(argc, argv);
+  const sparsesign::gpu::Status driver = sparsesign::gpu::CheckDriver();
+  if (!driver.ok) {
+    std::fprintf(stderr, "%s\n", driver.message.c_str());
+    return 2;
+  }
   cudaDeviceProp prop;
   CUDA_OK(cudaGetDeviceProperties(&prop, 0));
   const std::string device = std::string(prop.name) + " (sm_" +
