@@ -170,28 +170,25 @@ def _compile_and_link(src: Path, out: Path, cxx: str, cflags: list[str],
     common = ["-std=c++17", "-O3", "-fPIC", "-w", *_extra_flags()]
     with tempfile.TemporaryDirectory(dir=out.parent) as tmp_name:
         tmp = Path(tmp_name)
-        jobs = _cpu_jobs(src, tmp, cxx, common, cflags)
-        link_cuda = []
+        cpu_jobs = _cpu_jobs(src, tmp, cxx, common, cflags)
+        gpu_jobs, link_cuda = [], []
         if cuda:
             gpu_jobs = _cuda_jobs(src, tmp, cxx, common, cflags, cuda)
-            nvcc = [job for job in gpu_jobs if job[0][0] == cuda["nvcc"]]
-            wrapper = [job for job in gpu_jobs if job not in nvcc]
+            nvcc = [cmd for cmd, _ in gpu_jobs if cmd[0] == cuda["nvcc"]]
+            wrapper = [cmd for cmd, _ in gpu_jobs if cmd[0] != cuda["nvcc"]]
             try:  # nvcc first: a broken toolkit fails in seconds
-                _run_all([cmd for cmd, _ in nvcc])
-                _run_all([cmd for cmd, _ in wrapper])
+                _run_all(nvcc)
+                _run_all(wrapper)
             except BuildError as exc:
                 raise _CudaBuildFailed(str(exc)) from None
             link_cuda = [f"-L{cuda['lib']}", "-lcudart_static", "-ldl",
                          "-lrt", "-lpthread"]
-            cpu_jobs, jobs = jobs, jobs + gpu_jobs
-        else:
-            cpu_jobs = jobs
         _run_all([cmd for cmd, _ in cpu_jobs])
         staged = tmp / LIBRARY_NAME
         try:
             _run([cxx, "-shared", *_extra_flags(),
-                  *[str(obj) for _, obj in jobs], "-o", str(staged),
-                  *lflags, *link_cuda])
+                  *[str(obj) for _, obj in cpu_jobs + gpu_jobs], "-o",
+                  str(staged), *lflags, *link_cuda])
         except BuildError as exc:
             if cuda:
                 raise _CudaBuildFailed(str(exc)) from None
@@ -227,6 +224,9 @@ def _build_variant(src: Path, cxx: str, cflags: list[str], lflags: list[str],
         fcntl.flock(lock, fcntl.LOCK_EX)
         if lib.is_file() and not force:
             return lib  # another process built it while we waited
+        if cuda and failed.is_file() and not force:
+            _warn_cuda_failed(out_dir, failed.read_text())
+            return None  # ... or failed to, while we waited
         if verbose or os.environ.get("TF_SPARSESIGN_VERBOSE_BUILD"):
             print(f"tf_sparsesign: compiling the op library "
                   f"({'with' if cuda else 'without'} GPU kernels) against "
