@@ -64,21 +64,32 @@ Status AllocateReport(OpKernelContext* ctx, Tensor* t, Report** report) {
   return OkStatus();
 }
 
-// Runs `finish` (on TF's event thread) once the GPU has done everything
-// enqueued on the op's stream so far, then calls `done`.
-void ThenFinish(OpKernelContext* ctx, std::function<Status()> finish,
-                AsyncOpKernel::DoneCallback done) {
+// Where the op's completion is signalled: TF's event manager and the op's
+// stream. Looked up before anything is enqueued.
+struct Finisher {
+  EventMgr* event_mgr = nullptr;
+  se::Stream* stream = nullptr;
+};
+
+Status FinisherOf(OpKernelContext* ctx, Finisher* f) {
   const DeviceBase::AcceleratorDeviceInfo* info =
       ctx->device()->tensorflow_accelerator_device_info();
-  se::Stream* stream = ctx->op_device_context()
-                           ? ctx->op_device_context()->stream()
-                           : nullptr;
-  OP_REQUIRES_ASYNC(ctx, info && info->event_mgr && stream,
-                    errors::Internal("tf_sparsesign: no GPU stream or event "
-                                     "manager for this op"),
-                    done);
-  info->event_mgr->ThenExecute(
-      stream, [ctx, finish = std::move(finish), done = std::move(done)]() {
+  f->event_mgr = info ? info->event_mgr : nullptr;
+  f->stream = ctx->op_device_context() ? ctx->op_device_context()->stream()
+                                       : nullptr;
+  if (f->event_mgr == nullptr || f->stream == nullptr)
+    return errors::Internal(
+        "tf_sparsesign: no GPU stream or event manager for this op");
+  return OkStatus();
+}
+
+// Runs `finish` (on TF's event thread) once the GPU has done everything
+// enqueued on the op's stream so far, then calls `done`.
+void ThenFinish(OpKernelContext* ctx, const Finisher& f,
+                std::function<Status()> finish,
+                AsyncOpKernel::DoneCallback done) {
+  f.event_mgr->ThenExecute(
+      f.stream, [ctx, finish = std::move(finish), done = std::move(done)]() {
         const Status st = finish();
         if (!st.ok()) ctx->SetStatus(st);
         done();
@@ -119,6 +130,8 @@ class SparseSignEncodeGpuOp : public AsyncOpKernel {
       done();
       return;
     }
+    Finisher finisher;
+    OP_REQUIRES_OK_ASYNC(ctx, FinisherOf(ctx, &finisher), done);
     Tensor workspace, report_t;
     sparsesign::gpu::EncodeReport* report = nullptr;
     OP_REQUIRES_OK_ASYNC(
@@ -131,11 +144,14 @@ class SparseSignEncodeGpuOp : public AsyncOpKernel {
         format, x.tensor_data().data(), n, k_, codes->flat<int32>().data(),
         residual, workspace.flat<uint8>().data(), workspace.NumElements(),
         report, StreamOf(ctx));
-    OP_REQUIRES_OK_ASYNC(ctx, ToTfStatus(st), done);
+    // Invalid input: nothing was enqueued. Internal failures may follow
+    // enqueued work that writes the report: finish after the stream too.
+    if (!st.internal) OP_REQUIRES_OK_ASYNC(ctx, ToTfStatus(st), done);
     const int64_t k = k_;
     ThenFinish(
-        ctx,
-        [report_t, report, n, k]() {
+        ctx, finisher,
+        [report_t, report, n, k, st]() {
+          if (!st.ok) return ToTfStatus(st);
           return ToTfStatus(
               sparsesign::gpu::EncodeOutcome(*report, n, k, kWithResidual));
         },
@@ -172,6 +188,8 @@ class MajorityVoteGpuOp : public AsyncOpKernel {
     Tensor* dropped = nullptr;  // HostMemory: written by the callback
     OP_REQUIRES_OK_ASYNC(
         ctx, ctx->allocate_output(1, TensorShape({}), &dropped), done);
+    Finisher finisher;
+    OP_REQUIRES_OK_ASYNC(ctx, FinisherOf(ctx, &finisher), done);
     Tensor workspace, report_t;
     sparsesign::gpu::VoteReport* report = nullptr;
     OP_REQUIRES_OK_ASYNC(
@@ -187,12 +205,13 @@ class MajorityVoteGpuOp : public AsyncOpKernel {
         weighted_ ? weights.flat<float>().data() : nullptr,
         votes->flat<float>().data(), workspace.flat<uint8>().data(),
         workspace.NumElements(), report, StreamOf(ctx));
-    OP_REQUIRES_OK_ASYNC(ctx, ToTfStatus(st), done);
+    if (!st.internal) OP_REQUIRES_OK_ASYNC(ctx, ToTfStatus(st), done);
     const int64_t num_elements = num_elements_;
     const bool drop = drop_;
     ThenFinish(
-        ctx,
-        [report_t, report, dropped, m, num_elements, drop]() {
+        ctx, finisher,
+        [report_t, report, dropped, m, num_elements, drop, st]() {
+          if (!st.ok) return ToTfStatus(st);
           int64_t num_dropped = 0;
           const sparsesign::gpu::Status outcome =
               sparsesign::gpu::MajorityVoteOutcome(*report, m, num_elements,
