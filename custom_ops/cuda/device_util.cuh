@@ -1,5 +1,6 @@
 // Small device helpers shared by encode.cu and vote.cu: a block-wide
-// exclusive sum, tile loads/stores with 16-byte accesses, launch checks.
+// exclusive sum, a warp-aggregated histogram increment, tile loads/stores
+// with 16-byte accesses, workspace and launch checks.
 #ifndef TF_SPARSESIGN_CUDA_DEVICE_UTIL_CUH_
 #define TF_SPARSESIGN_CUDA_DEVICE_UTIL_CUH_
 
@@ -8,6 +9,8 @@
 #include <cstdint>
 #include <cstring>
 #include <string>
+
+#include "sparse_sign_cuda.h"
 
 namespace sparsesign {
 namespace gpu {
@@ -101,6 +104,20 @@ __device__ __forceinline__ void StoreItems(
   }
 }
 
+// Adds 1 to bins[bin] for every lane with `active`, one shared-memory
+// atomic per distinct bin in the warp: lanes holding the same bin elect the
+// lowest as leader, which adds their count. Every lane of the warp must call
+// it (converged); inactive lanes take part in the match but add nothing.
+__device__ __forceinline__ void WarpAggregatedIncrement(uint32_t* bins,
+                                                        uint32_t bin,
+                                                        bool active) {
+  const uint32_t value = active ? bin : 0xFFFFFFFFu;  // bins < 2**11
+  const unsigned peers = __match_any_sync(0xFFFFFFFFu, value);
+  const int lane = static_cast<int>(threadIdx.x & 31);
+  if (active && lane == __ffs(static_cast<int>(peers)) - 1)
+    atomicAdd(&bins[bin], static_cast<uint32_t>(__popc(peers)));
+}
+
 inline bool Aligned16(const void* p) {
   return (reinterpret_cast<uintptr_t>(p) & 15u) == 0;
 }
@@ -118,11 +135,51 @@ inline int MultiprocessorCount() {
 
 inline size_t AlignUp(size_t bytes) { return (bytes + 255) & ~size_t{255}; }
 
-// "" if every CUDA call so far succeeded, else a message naming `what`.
+// "" for cudaSuccess, else a message naming `op` and the error, with the
+// fix for the errors a mismatched build causes.
 inline std::string CudaFailure(const char* op, cudaError_t err) {
   if (err == cudaSuccess) return std::string();
-  return std::string(op) + ": CUDA error: " + cudaGetErrorName(err) + ": " +
-         cudaGetErrorString(err);
+  std::string msg = std::string(op) + ": CUDA error: " +
+                    cudaGetErrorName(err) + ": " + cudaGetErrorString(err);
+  switch (err) {
+    case cudaErrorInsufficientDriver:
+    case cudaErrorUnsupportedPtxVersion:
+      msg += ". The GPU kernels were built with a CUDA toolkit newer than "
+             "the NVIDIA driver supports: update the driver, or rebuild "
+             "with an older toolkit (NVCC=/path/to/nvcc python -m "
+             "tf_sparsesign build --force)";
+      break;
+    case cudaErrorNoKernelImageForDevice:
+    case cudaErrorInvalidDeviceFunction:
+      msg += ". The GPU kernels were not built for this GPU's "
+             "architecture: rebuild with TF_SPARSESIGN_CUDA_ARCHS set to "
+             "its compute capability (e.g. 80 for sm_80) and "
+             "python -m tf_sparsesign build --force";
+      break;
+    default:
+      break;
+  }
+  return msg;
+}
+
+// Launch errors of the kernels enqueued so far (cudaGetLastError also
+// clears them), as an internal status.
+inline Status LaunchStatus(const char* op) {
+  const std::string failure = CudaFailure(op, cudaGetLastError());
+  return failure.empty() ? Status::Ok() : Status::Internal(failure);
+}
+
+// The workspace contract of every launcher: large enough, 16-byte aligned.
+inline Status CheckWorkspace(const char* op, const void* workspace,
+                             size_t bytes, size_t need) {
+  if (bytes < need)
+    return Status::Internal(std::string(op) + ": GPU workspace too small: " +
+                            std::to_string(bytes) + " bytes < " +
+                            std::to_string(need) + " needed");
+  if (!Aligned16(workspace))
+    return Status::Internal(std::string(op) +
+                            ": GPU workspace is not 16-byte aligned");
+  return Status::Ok();
 }
 
 }  // namespace gpu

@@ -1,7 +1,8 @@
 // GPU top-K sign encoding: radix select on magnitude keys, then one
 // compaction pass that writes the codes in index order (a scan, no sort).
 //
-// Launch sequence (all on one stream, one host sync at the end):
+// Launch sequence (all on one stream; nothing waits for it: the last step
+// copies the report to the caller's host memory, see sparse_sign_cuda.h):
 //   init state
 //   for each 11-bit digit p (most significant first):
 //     HistogramKernel(p)  pass 0: whole input, + nonzero count + first NaN;
@@ -13,6 +14,7 @@
 //   PadKernel             codes[min(k, nnz) .. k) = -1
 //   CompactKernel         decoupled look-back scan of (above T, equal T)
 //                         counts; writes codes and the residual.
+//   copy of the report    NaN index, nonzero count, the selection check.
 // Reads of the input: pass 0, pass 1 (when the threshold is not yet known)
 // and the compaction; later passes touch only the (small) bucket.
 #include <cuda_runtime.h>
@@ -51,7 +53,8 @@ __global__ void __launch_bounds__(kTileThreads)
   using Shape = TileShape<Bits>;
   __shared__ uint32_t bins[kBins];
   __shared__ uint32_t scratch[33];
-  __shared__ uint32_t block_nnz, block_nan;
+  __shared__ uint32_t block_nnz;
+  __shared__ uint32_t block_nan;
   __shared__ u64 cand_base;
 
   if (p > 0 && st->done) return;  // uniform: st is not written meanwhile
@@ -79,18 +82,25 @@ __global__ void __launch_bounds__(kTileThreads)
     Bits items[Shape::kItems];
     LoadItems(src, count, first, vec_ok, items);
     uint32_t matches = 0;
+    if (p == 0) {
+      // Every key is in the bucket; for bell-shaped data a few bins take
+      // most keys, so the warp's lanes add their counts per distinct bin.
 #pragma unroll
-    for (int j = 0; j < Shape::kItems; ++j) {
-      const Bits key = items[j] & K::kMagMask;
-      if (key == 0) continue;
-      if (p == 0) {
-        ++my_nnz;
+      for (int j = 0; j < Shape::kItems; ++j) {
+        const Bits key = items[j] & K::kMagMask;
+        my_nnz += key != 0;
         if (key > K::kInfKey && my_nan == 0xFFFFFFFFu)
           my_nan = static_cast<uint32_t>(first + j);  // n < 2**30
+        WarpAggregatedIncrement(bins, plan::DigitOf(key, pass), key != 0);
       }
-      if (!plan::InBucket(key, pass, prefix, p)) continue;
-      atomicAdd(&bins[plan::DigitOf(key, pass)], 1u);
-      ++matches;
+    } else {
+#pragma unroll
+      for (int j = 0; j < Shape::kItems; ++j) {
+        const Bits key = items[j] & K::kMagMask;
+        if (key == 0 || !plan::InBucket(key, pass, prefix, p)) continue;
+        atomicAdd(&bins[plan::DigitOf(key, pass)], 1u);
+        ++matches;
+      }
     }
     if (collect) {  // block-uniform
       uint32_t total;
@@ -121,8 +131,9 @@ __global__ void __launch_bounds__(kTileThreads)
   for (int b = threadIdx.x; b < kBins; b += blockDim.x)
     if (bins[b]) atomicAdd(&hist[b], bins[b]);
   if (p == 0 && threadIdx.x == 0) {
-    if (block_nnz) atomicAdd(AsU64(&st->nnz), u64{block_nnz});
-    if (block_nan != 0xFFFFFFFFu) atomicMin(&st->first_nan, block_nan);
+    if (block_nnz) atomicAdd(AsU64(&st->report.nnz), u64{block_nnz});
+    if (block_nan != 0xFFFFFFFFu)
+      atomicMin(&st->report.first_nan, block_nan);
   }
 }
 
@@ -162,9 +173,10 @@ __global__ void __launch_bounds__(kChooseThreads)
 }
 
 __global__ void PadKernel(const SelectState* st, int32_t* codes, int64_t k) {
-  if (st->error) return;
+  if (st->report.error) return;
+  const uint64_t nnz = st->report.nnz;
   const int64_t filled =
-      st->nnz < static_cast<uint64_t>(k) ? static_cast<int64_t>(st->nnz) : k;
+      nnz < static_cast<uint64_t>(k) ? static_cast<int64_t>(nnz) : k;
   for (int64_t i = filled + blockIdx.x * int64_t{blockDim.x} + threadIdx.x;
        i < k; i += int64_t{gridDim.x} * blockDim.x)
     codes[i] = kPadCode;
@@ -203,8 +215,9 @@ __device__ u64 LookBack(const uint64_t* desc, int64_t tile) {
   }
 }
 
+// 4 blocks of 256 threads per multiprocessor: at most 64 registers.
 template <typename K>
-__global__ void __launch_bounds__(kTileThreads)
+__global__ void __launch_bounds__(kTileThreads, 4)
     CompactKernel(const typename K::Bits* __restrict__ x, int64_t n,
                   bool vec_ok, SelectState* st, uint64_t* desc,
                   int64_t num_tiles, int32_t* __restrict__ codes, int64_t k,
@@ -214,7 +227,7 @@ __global__ void __launch_bounds__(kTileThreads)
   __shared__ uint32_t scratch[33];
   __shared__ uint32_t tile_id;
   __shared__ u64 tile_prefix;
-  if (st->error) return;  // uniform
+  if (st->report.error) return;  // uniform
   // Tiles take ids in start order, so every earlier tile is running or done
   // and the look-back below cannot wait on a tile that never starts.
   if (threadIdx.x == 0) tile_id = atomicAdd(&st->tile_ticket, 1u);
@@ -259,7 +272,7 @@ __global__ void __launch_bounds__(kTileThreads)
       tile_prefix = exclusive;
       if (tile == num_tiles - 1) {
         const u64 all = exclusive + aggregate;
-        st->selected = plan::CodePosition(plan::AboveOf(all),
+        st->report.selected = plan::CodePosition(plan::AboveOf(all),
                                           plan::TiesOf(all), tie_take);
       }
     }
@@ -284,7 +297,7 @@ __global__ void __launch_bounds__(kTileThreads)
       if (pos < static_cast<uint64_t>(k)) {
         codes[pos] = static_cast<int32_t>(i << 1) | sign;
       } else {
-        st->overflow = 1;
+        st->report.overflow = 1;
       }
     }
     above_before += in_range && key > threshold;
@@ -337,16 +350,29 @@ Status NaNError(int64_t index, int64_t n) {  // same text as the CPU core
       "); NaN has no magnitude order, fix the gradient before encoding");
 }
 
+// What an encode of nothing reports (no kernel runs for n == 0).
+EncodeReport EmptyReport() {
+  EncodeReport r;
+  r.nnz = 0;
+  r.selected = 0;
+  r.first_nan = 0xFFFFFFFFu;
+  r.error = plan::kErrNone;
+  r.overflow = 0;
+  r.unused = 0;
+  return r;
+}
+
 template <typename K>
 Status EncodeTyped(const typename K::Bits* x, int64_t n, int64_t k,
                    int32_t* codes, typename K::Bits* residual, char* ws,
-                   cudaStream_t stream) {
+                   EncodeReport* report, cudaStream_t stream) {
   const EncodeLayout l = LayoutFor(n, sizeof(typename K::Bits));
   SelectState* st = reinterpret_cast<SelectState*>(ws + l.state);
   uint32_t* hist = reinterpret_cast<uint32_t*>(ws + l.hist);
   uint64_t* desc = reinterpret_cast<uint64_t*>(ws + l.desc);
   auto* cand = reinterpret_cast<typename K::Bits*>(ws + l.cand);
 
+  cudaGetLastError();  // launch errors below are ours alone
   InitStateKernel<<<1, 1, 0, stream>>>(st);
   cudaMemsetAsync(hist, 0, sizeof(uint32_t) * kBins, stream);
   cudaMemsetAsync(desc, 0, sizeof(uint64_t) * l.num_tiles, stream);
@@ -371,19 +397,12 @@ Status EncodeTyped(const typename K::Bits* x, int64_t n, int64_t k,
                        stream>>>(x, n, x_vec, st, desc, l.num_tiles, codes, k,
                                  residual, residual && Aligned16(residual));
   }
-  SelectState host;
-  cudaMemcpyAsync(&host, st, sizeof(host), cudaMemcpyDeviceToHost, stream);
-  const cudaError_t err = cudaStreamSynchronize(stream);
-  const std::string failure = CudaFailure(
-      "sparse_sign_encode", err != cudaSuccess ? err : cudaGetLastError());
-  if (!failure.empty()) return Status::Invalid(failure);
-  if (host.error == plan::kErrNaN) return NaNError(host.first_nan, n);
-  const uint64_t expect = std::min<uint64_t>(host.nnz, k);
-  if (host.overflow || ((k > 0 || residual) && host.selected != expect))
-    return Status::Invalid(
-        "sparse_sign_encode: internal error (GPU): selected " +
-        std::to_string(host.selected) + ", expected " + std::to_string(expect));
-  return Status::Ok();
+  const cudaError_t copy = cudaMemcpyAsync(
+      report, &st->report, sizeof(EncodeReport), cudaMemcpyDeviceToHost,
+      stream);
+  if (copy != cudaSuccess)
+    return Status::Internal(CudaFailure("sparse_sign_encode", copy));
+  return LaunchStatus("sparse_sign_encode");
 }
 
 }  // namespace
@@ -392,9 +411,10 @@ size_t EncodeWorkspaceBytes(FloatFormat format, int64_t n) {
   return LayoutFor(std::max<int64_t>(n, 0), ElementBytes(format)).total;
 }
 
-Status Encode(FloatFormat format, const void* x, int64_t n, int64_t k,
-              int32_t* codes, void* residual, void* workspace,
-              size_t workspace_bytes, cudaStream_t stream) {
+Status EncodeAsync(FloatFormat format, const void* x, int64_t n, int64_t k,
+                   int32_t* codes, void* residual, void* workspace,
+                   size_t workspace_bytes, EncodeReport* report,
+                   cudaStream_t stream) {
   if (n < 0 || n >= kMaxElements)  // same texts as the CPU core
     return Status::Invalid(
         "sparse_sign_encode: input has " + std::to_string(n) +
@@ -405,32 +425,46 @@ Status Encode(FloatFormat format, const void* x, int64_t n, int64_t k,
     return Status::Invalid("sparse_sign_encode: k must satisfy 0 <= k <= N = " +
                            std::to_string(n) + ", got k = " +
                            std::to_string(k));
+  *report = EmptyReport();
   if (n == 0) return Status::Ok();
-  if (workspace_bytes < EncodeWorkspaceBytes(format, n))
-    return Status::Invalid("sparse_sign_encode: GPU workspace too small: " +
-                           std::to_string(workspace_bytes) + " < " +
-                           std::to_string(EncodeWorkspaceBytes(format, n)));
+  const Status ws_ok =
+      CheckWorkspace("sparse_sign_encode", workspace, workspace_bytes,
+                     EncodeWorkspaceBytes(format, n));
+  if (!ws_ok.ok) return ws_ok;
   char* ws = static_cast<char*>(workspace);
   switch (format) {
     case FloatFormat::kFloat16:
       return EncodeTyped<plan::F16Keys>(static_cast<const uint16_t*>(x), n, k,
                                         codes, static_cast<uint16_t*>(residual),
-                                        ws, stream);
+                                        ws, report, stream);
     case FloatFormat::kBFloat16:
       return EncodeTyped<plan::BF16Keys>(static_cast<const uint16_t*>(x), n,
                                          k, codes,
                                          static_cast<uint16_t*>(residual), ws,
-                                         stream);
+                                         report, stream);
     case FloatFormat::kFloat32:
       return EncodeTyped<plan::F32Keys>(static_cast<const uint32_t*>(x), n, k,
                                         codes, static_cast<uint32_t*>(residual),
-                                        ws, stream);
+                                        ws, report, stream);
     case FloatFormat::kFloat64:
       return EncodeTyped<plan::F64Keys>(static_cast<const uint64_t*>(x), n, k,
                                         codes, static_cast<uint64_t*>(residual),
-                                        ws, stream);
+                                        ws, report, stream);
   }
   return Status::Invalid("sparse_sign_encode: unknown float format");
+}
+
+Status EncodeOutcome(const EncodeReport& report, int64_t n, int64_t k,
+                     bool with_residual) {
+  if (n == 0) return Status::Ok();
+  if (report.error == plan::kErrNaN) return NaNError(report.first_nan, n);
+  const uint64_t expect = std::min<uint64_t>(report.nnz, k);
+  if (report.overflow || ((k > 0 || with_residual) && report.selected != expect))
+    return Status::Internal(
+        "sparse_sign_encode: internal error (GPU): selected " +
+        std::to_string(report.selected) + ", expected " +
+        std::to_string(expect));
+  return Status::Ok();
 }
 
 }  // namespace gpu

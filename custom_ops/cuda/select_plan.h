@@ -67,54 +67,65 @@ SS_HD bool InBucket(uint64_t key, DigitPass pass, uint64_t prefix, int p) {
   return (key >> (pass.shift + pass.bits)) == prefix;
 }
 
+// What the host reads back after an encode (one small copy at the end of
+// the stream's work): enough to give the core's status.
+struct EncodeReport {
+  uint64_t nnz;        // nonzero entries (pass 0)
+  uint64_t selected;   // written by the compaction's last tile (check)
+  uint32_t first_nan;  // lowest NaN index, 0xFFFFFFFF if none
+  uint32_t error;      // kErr* below
+  uint32_t overflow;   // a code position >= k was computed (internal)
+  uint32_t unused;
+};
+
 // Device-resident progress of one encode call. Every kernel reads it; only
 // the single-block "choose" kernel and the compaction's last tile write it.
+// The report comes first so that one copy of it is the whole read-back.
 struct SelectState {
+  EncodeReport report;
   uint64_t prefix;       // digits fixed so far
   int64_t need;          // entries still to take inside the prefix bucket
-  uint64_t nnz;          // nonzero entries (pass 0)
-  uint32_t first_nan;    // lowest NaN index, 0xFFFFFFFF if none
   uint32_t done;         // threshold known: later passes exit at once
-  uint32_t error;        // kErr* below
   uint32_t collect;      // pass 1 copies the bucket's keys to the buffer
   uint64_t threshold;    // T
   int64_t tie_take;      // entries with key == T to take, lowest index first
   uint64_t cand_count;   // keys in the candidate buffer
-  uint64_t selected;     // written by the compaction's last tile (check)
   uint32_t tile_ticket;  // dynamic tile ids for the decoupled look-back
-  uint32_t overflow;     // a code position >= k was computed (internal)
+  uint32_t unused;
 };
 
 constexpr uint32_t kErrNone = 0;
 constexpr uint32_t kErrNaN = 1;
 
 SS_HD void InitState(SelectState* s) {
+  s->report.nnz = 0;
+  s->report.selected = 0;
+  s->report.first_nan = 0xFFFFFFFFu;
+  s->report.error = kErrNone;
+  s->report.overflow = 0;
+  s->report.unused = 0;
   s->prefix = 0;
   s->need = 0;
-  s->nnz = 0;
-  s->first_nan = 0xFFFFFFFFu;
   s->done = 0;
-  s->error = kErrNone;
   s->collect = 0;
   s->threshold = 0;
   s->tie_take = 0;
   s->cand_count = 0;
-  s->selected = 0;
   s->tile_ticket = 0;
-  s->overflow = 0;
+  s->unused = 0;
 }
 
 // After pass 0: decide the cases that need no digit search.
 // Returns true when the threshold is already known (or an error was set).
 SS_HD bool StartSelection(SelectState* s, int64_t k, uint64_t mag_mask) {
-  if (s->first_nan != 0xFFFFFFFFu) {
-    s->error = kErrNaN;
+  if (s->report.first_nan != 0xFFFFFFFFu) {
+    s->report.error = kErrNaN;
     s->done = 1;
   } else if (k == 0) {
     s->threshold = mag_mask;  // no key is above the largest one
     s->tie_take = 0;
     s->done = 1;
-  } else if (s->nnz <= static_cast<uint64_t>(k)) {
+  } else if (s->report.nnz <= static_cast<uint64_t>(k)) {
     s->threshold = 0;  // every nonzero entry
     s->tie_take = 0;
     s->done = 1;

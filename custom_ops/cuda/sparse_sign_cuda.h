@@ -1,13 +1,20 @@
 // GPU launchers for sparse_sign_encode and majority_vote (wire format v1).
 //
 // No TensorFlow headers: device pointers, sizes and a stream in, a
-// sparsesign::Status out, so the TF kernels and the standalone harness share
-// one entry point. Results are bit-identical to the CPU core
+// gpu::Status out, so the TF kernels and the standalone harness share one
+// entry point. Results are bit-identical to the CPU core
 // (../core/sparse_sign_core.h), and so are the error messages.
 //
-// Each call enqueues its kernels on `stream` and then synchronizes that
-// stream once, to read back the few words that decide the status (NaN found,
-// invalid rows). Scratch memory is the caller's: ask *WorkspaceBytes first.
+// Nothing here waits for the GPU. A call is two halves:
+//   *Async    checks the arguments on the host, enqueues the kernels on
+//             `stream`, and last a copy of a small report (NaN found, rows
+//             dropped, ...) into host memory the caller provides (pinned
+//             memory, so that the copy is asynchronous too);
+//   *Outcome  once the stream has passed that copy (an event callback; the
+//             harness synchronizes), turns the report into the status.
+// The library never calls cudaStreamSynchronize or cudaDeviceSynchronize.
+// Scratch memory is the caller's: ask *WorkspaceBytes first; it must be
+// 16-byte aligned (checked).
 #ifndef TF_SPARSESIGN_CUDA_SPARSE_SIGN_CUDA_H_
 #define TF_SPARSESIGN_CUDA_SPARSE_SIGN_CUDA_H_
 
@@ -15,35 +22,96 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <string>
 
 #include "../core/sparse_sign_core.h"
+#include "select_plan.h"
 
 namespace sparsesign {
 namespace gpu {
 
-// Scratch bytes Encode needs for n elements of `format`.
+// The core's Status plus one bit: `internal` marks a failure that is not
+// the caller's input (a CUDA error, a broken invariant, a too-old driver),
+// reported by TensorFlow as Internal rather than InvalidArgument.
+struct Status : sparsesign::Status {
+  bool internal = false;
+  Status() = default;
+  Status(const sparsesign::Status& s)  // NOLINT: the core's invalid input
+      : sparsesign::Status(s) {}
+  static Status Ok() { return Status(); }
+  static Status Invalid(std::string msg) {
+    return Status(sparsesign::Status::Invalid(std::move(msg)));
+  }
+  static Status Internal(std::string msg) {
+    Status s(sparsesign::Status::Invalid(std::move(msg)));
+    s.internal = true;
+    return s;
+  }
+};
+
+// What an encode leaves for the host to judge it (see select_plan.h).
+using EncodeReport = plan::EncodeReport;
+
+// Scratch bytes an encode needs for n elements of `format`.
 size_t EncodeWorkspaceBytes(FloatFormat format, int64_t n);
 
-// As sparsesign::Encode: codes[0..k) get the k largest-magnitude nonzero
-// entries of x, ascending by index, padded with -1; residual (optional, null
-// for none; must not overlap codes or the workspace) gets x with the
-// selected entries set to +0.
-// x, codes, residual, workspace: device memory. x should be 16-byte aligned
-// for full speed (any alignment of the element size works).
-Status Encode(FloatFormat format, const void* x, int64_t n, int64_t k,
-              int32_t* codes, void* residual, void* workspace,
-              size_t workspace_bytes, cudaStream_t stream);
+// Enqueues sparsesign::Encode on `stream`: codes[0..k) get the k
+// largest-magnitude nonzero entries of x, ascending by index, padded with
+// -1; residual (optional, null for none; must not overlap codes or the
+// workspace) gets x with the selected entries set to +0. *report (host
+// memory, ideally pinned) is written by the stream after the kernels.
+// x, codes, residual, workspace: device memory; x should be 16-byte
+// aligned for full speed (any alignment of the element size works).
+// Returns an error without enqueuing anything for bad arguments (the core's
+// texts), or internal for a small or misaligned workspace or a failed launch.
+Status EncodeAsync(FloatFormat format, const void* x, int64_t n, int64_t k,
+                   int32_t* codes, void* residual, void* workspace,
+                   size_t workspace_bytes, EncodeReport* report,
+                   cudaStream_t stream);
 
-// Scratch bytes MajorityVote needs for m rows.
-size_t VoteWorkspaceBytes(int64_t m);
+// The status of an EncodeAsync call whose report has arrived: the core's
+// NaN error, or internal when the GPU's own consistency check failed.
+Status EncodeOutcome(const EncodeReport& report, int64_t n, int64_t k,
+                     bool with_residual);
 
-// As sparsesign::MajorityVote: codes [m, k] int32, weights [m] float32 or
-// null, out [num_elements] float32; all device memory. *num_dropped (host)
-// receives the number of invalid rows when drop is true (else 0).
-Status MajorityVote(const int32_t* codes, int64_t m, int64_t k,
-                    int64_t num_elements, const float* weights, bool drop,
-                    float* out, int64_t* num_dropped, void* workspace,
-                    size_t workspace_bytes, cudaStream_t stream);
+// What a vote leaves for the host (rows are numbered from 0; m = none).
+struct VoteReport {
+  int64_t dropped;            // invalid rows
+  int64_t first_invalid_row;  // lowest invalid row
+  int64_t bad_pos;            // its first offending position
+  int64_t prev_pos;           // the non-padding position before, or -1
+  int64_t bad_weight_row;     // lowest row with a non-finite weight
+  int32_t bad_code;           // the code at bad_pos
+  int32_t prev_code;          // the code at prev_pos
+  float bad_weight;           // weights[bad_weight_row]
+  uint32_t unused;
+};
+
+// Scratch bytes a vote needs for m rows over num_elements outputs.
+size_t VoteWorkspaceBytes(int64_t m, int64_t num_elements, bool weighted);
+
+// Enqueues sparsesign::MajorityVote over codes [m, k] int32, weights [m]
+// float32 or null, into out [num_elements] float32 (all device memory);
+// invalid rows always abstain here, and the outcome decides whether that
+// is an error. *report (host memory) is written by the stream last.
+// Weighted votes add the rows in row order in one launch (bit-identical
+// float32 sums, no atomics); unweighted tallies are exact small integers.
+Status MajorityVoteAsync(const int32_t* codes, int64_t m, int64_t k,
+                         int64_t num_elements, const float* weights,
+                         float* out, void* workspace, size_t workspace_bytes,
+                         VoteReport* report, cudaStream_t stream);
+
+// The status of a MajorityVoteAsync call whose report has arrived (the
+// core's texts): a non-finite weight, or with drop == false the first
+// invalid row; else *num_dropped gets the invalid rows (0 unless drop).
+Status MajorityVoteOutcome(const VoteReport& report, int64_t m,
+                           int64_t num_elements, bool drop,
+                           int64_t* num_dropped);
+
+// Whether this process can run the kernels: the NVIDIA driver supports
+// the CUDA major version they were built with (CUDART_VERSION). Internal
+// error with the versions and the fix otherwise. Host only, no context.
+Status CheckDriver();
 
 }  // namespace gpu
 }  // namespace sparsesign

@@ -1,18 +1,29 @@
 // GPU kernels: validate every input with OP_REQUIRES (same checks and texts
-// as the CPU kernels in sparse_sign_kernels.cc), then call the CUDA
+// as the CPU kernels in sparse_sign_kernels.cc), then enqueue the CUDA
 // launchers (../cuda/sparse_sign_cuda.h) on the op's stream. Built only
-// when TensorFlow is a CUDA build and nvcc is found (see _build.py), which
-// defines GOOGLE_CUDA; otherwise this file compiles to nothing.
+// when TensorFlow is a CUDA build and nvcc is found (see ops/_build.py),
+// which defines GOOGLE_CUDA; otherwise this file compiles to nothing.
+//
+// The kernels are asynchronous and never wait for the GPU (as TF's own
+// where_op): the launcher's small report (NaN found, rows dropped) is copied
+// into pinned host memory from allocate_temp, and the op finishes in the
+// stream's event callback (EventMgr::ThenExecute), which reads the report,
+// sets the status and calls `done`. Errors of the caller's input are
+// InvalidArgument; CUDA failures and broken invariants are Internal; a
+// driver too old for the toolkit fails the kernel's construction.
 #if GOOGLE_CUDA
 
 #define EIGEN_USE_GPU
 
 #include <algorithm>
+#include <functional>
 #include <string>
+#include <utility>
 
 #include "../core/sparse_sign_core.h"
 #include "kernel_checks.h"
 #include "../cuda/sparse_sign_cuda.h"
+#include "tensorflow/core/common_runtime/device/device_event_mgr.h"
 #include "tensorflow/core/framework/op_kernel.h"
 #include "tensorflow/core/framework/tensor.h"
 #include "tensorflow/core/framework/tensor_shape.h"
@@ -25,84 +36,190 @@ cudaStream_t StreamOf(OpKernelContext* ctx) {
   return ctx->eigen_gpu_device().stream();
 }
 
-// Scratch memory from TF's allocator, freed when the op finishes.
+Status ToTfStatus(const sparsesign::gpu::Status& st) {
+  if (st.ok) return OkStatus();
+  return st.internal ? errors::Internal(st.message)
+                     : errors::InvalidArgument(st.message);
+}
+
+// Scratch device memory from TF's allocator. Freed when the op's tensors
+// go, which TF orders after the work already enqueued on the stream.
 Status AllocateWorkspace(OpKernelContext* ctx, size_t bytes, Tensor* t) {
   return ctx->allocate_temp(
       DT_UINT8, TensorShape({static_cast<int64_t>(std::max<size_t>(bytes, 1))}),
       t);
 }
 
+// Pinned host memory for a launcher's report (the device copies into it
+// asynchronously); the callback keeps the tensor alive until it has read it.
+template <typename Report>
+Status AllocateReport(OpKernelContext* ctx, Tensor* t, Report** report) {
+  AllocatorAttributes host;
+  host.set_on_host(true);
+  host.set_gpu_compatible(true);
+  TF_RETURN_IF_ERROR(ctx->allocate_temp(
+      DT_UINT8, TensorShape({static_cast<int64_t>(sizeof(Report))}), t,
+      host));
+  *report = reinterpret_cast<Report*>(t->flat<uint8>().data());
+  return OkStatus();
+}
+
+// Where the op's completion is signalled: TF's event manager and the op's
+// stream. Looked up before anything is enqueued.
+struct Finisher {
+  EventMgr* event_mgr = nullptr;
+  se::Stream* stream = nullptr;
+};
+
+Status FinisherOf(OpKernelContext* ctx, Finisher* f) {
+  const DeviceBase::AcceleratorDeviceInfo* info =
+      ctx->device()->tensorflow_accelerator_device_info();
+  f->event_mgr = info ? info->event_mgr : nullptr;
+  f->stream = ctx->op_device_context() ? ctx->op_device_context()->stream()
+                                       : nullptr;
+  if (f->event_mgr == nullptr || f->stream == nullptr)
+    return errors::Internal(
+        "tf_sparsesign: no GPU stream or event manager for this op");
+  return OkStatus();
+}
+
+// Runs `finish` (on TF's event thread) once the GPU has done everything
+// enqueued on the op's stream so far, then calls `done`.
+void ThenFinish(OpKernelContext* ctx, const Finisher& f,
+                std::function<Status()> finish,
+                AsyncOpKernel::DoneCallback done) {
+  f.event_mgr->ThenExecute(
+      f.stream, [ctx, finish = std::move(finish), done = std::move(done)]() {
+        const Status st = finish();
+        if (!st.ok()) ctx->SetStatus(st);
+        done();
+      });
+}
+
+// Fails the kernel's construction when the driver cannot run the kernels.
+void RequireDriver(OpKernelConstruction* ctx) {
+  const sparsesign::gpu::Status st = sparsesign::gpu::CheckDriver();
+  if (!st.ok) ctx->CtxFailure(__FILE__, __LINE__, ToTfStatus(st));
+}
+
 template <bool kWithResidual>
-class SparseSignEncodeGpuOp : public OpKernel {
+class SparseSignEncodeGpuOp : public AsyncOpKernel {
  public:
-  explicit SparseSignEncodeGpuOp(OpKernelConstruction* ctx) : OpKernel(ctx) {
+  explicit SparseSignEncodeGpuOp(OpKernelConstruction* ctx)
+      : AsyncOpKernel(ctx) {
     OP_REQUIRES_OK(ctx, ctx->GetAttr("k", &k_));
+    RequireDriver(ctx);
   }
 
-  void Compute(OpKernelContext* ctx) override {
+  void ComputeAsync(OpKernelContext* ctx, DoneCallback done) override {
     const Tensor& x = ctx->input(0);
     sparsesign::FloatFormat format;
-    OP_REQUIRES_OK(ctx, sparsesign_checks::CheckEncodeInput(x, k_, &format));
+    OP_REQUIRES_OK_ASYNC(
+        ctx, sparsesign_checks::CheckEncodeInput(x, k_, &format), done);
     const int64_t n = x.NumElements();
     Tensor* codes = nullptr;
-    OP_REQUIRES_OK(ctx, ctx->allocate_output(0, TensorShape({k_}), &codes));
+    OP_REQUIRES_OK_ASYNC(
+        ctx, ctx->allocate_output(0, TensorShape({k_}), &codes), done);
     void* residual = nullptr;
     if (kWithResidual) {
       Tensor* r = nullptr;
-      OP_REQUIRES_OK(ctx, ctx->allocate_output(1, x.shape(), &r));
+      OP_REQUIRES_OK_ASYNC(ctx, ctx->allocate_output(1, x.shape(), &r), done);
       residual = const_cast<char*>(r->tensor_data().data());
     }
-    if (n == 0) return;  // k == 0: nothing to write
-    Tensor workspace;
-    OP_REQUIRES_OK(ctx, AllocateWorkspace(
-                            ctx, sparsesign::gpu::EncodeWorkspaceBytes(format, n),
-                            &workspace));
-    const sparsesign::Status st = sparsesign::gpu::Encode(
+    if (n == 0) {  // k == 0: nothing to write
+      done();
+      return;
+    }
+    Finisher finisher;
+    OP_REQUIRES_OK_ASYNC(ctx, FinisherOf(ctx, &finisher), done);
+    Tensor workspace, report_t;
+    sparsesign::gpu::EncodeReport* report = nullptr;
+    OP_REQUIRES_OK_ASYNC(
+        ctx,
+        AllocateWorkspace(ctx, sparsesign::gpu::EncodeWorkspaceBytes(format, n),
+                          &workspace),
+        done);
+    OP_REQUIRES_OK_ASYNC(ctx, AllocateReport(ctx, &report_t, &report), done);
+    const sparsesign::gpu::Status st = sparsesign::gpu::EncodeAsync(
         format, x.tensor_data().data(), n, k_, codes->flat<int32>().data(),
         residual, workspace.flat<uint8>().data(), workspace.NumElements(),
-        StreamOf(ctx));
-    OP_REQUIRES(ctx, st.ok, errors::InvalidArgument(st.message));
+        report, StreamOf(ctx));
+    // Invalid input: nothing was enqueued. Internal failures may follow
+    // enqueued work that writes the report: finish after the stream too.
+    if (!st.internal) OP_REQUIRES_OK_ASYNC(ctx, ToTfStatus(st), done);
+    const int64_t k = k_;
+    ThenFinish(
+        ctx, finisher,
+        [report_t, report, n, k, st]() {
+          if (!st.ok) return ToTfStatus(st);
+          return ToTfStatus(
+              sparsesign::gpu::EncodeOutcome(*report, n, k, kWithResidual));
+        },
+        std::move(done));
   }
 
  private:
   int64_t k_ = 0;
 };
 
-class MajorityVoteGpuOp : public OpKernel {
+class MajorityVoteGpuOp : public AsyncOpKernel {
  public:
-  explicit MajorityVoteGpuOp(OpKernelConstruction* ctx) : OpKernel(ctx) {
+  explicit MajorityVoteGpuOp(OpKernelConstruction* ctx) : AsyncOpKernel(ctx) {
     OP_REQUIRES_OK(ctx, ctx->GetAttr("num_elements", &num_elements_));
     OP_REQUIRES_OK(ctx, ctx->GetAttr("weighted", &weighted_));
     std::string on_invalid;
     OP_REQUIRES_OK(ctx, ctx->GetAttr("on_invalid", &on_invalid));
     drop_ = on_invalid == "drop";
     OP_REQUIRES_OK(ctx, sparsesign_checks::CheckVoteAttrs(num_elements_));
+    RequireDriver(ctx);
   }
 
-  void Compute(OpKernelContext* ctx) override {
+  void ComputeAsync(OpKernelContext* ctx, DoneCallback done) override {
     const Tensor& codes = ctx->input(0);
     const Tensor& weights = ctx->input(1);
-    OP_REQUIRES_OK(ctx, sparsesign_checks::CheckVoteInputs(codes, weights,
-                                                         weighted_));
+    OP_REQUIRES_OK_ASYNC(
+        ctx, sparsesign_checks::CheckVoteInputs(codes, weights, weighted_),
+        done);
     const int64_t m = codes.dim_size(0), k = codes.dim_size(1);
     Tensor* votes = nullptr;
-    OP_REQUIRES_OK(ctx, ctx->allocate_output(0, TensorShape({num_elements_}),
-                                             &votes));
-    Tensor* dropped = nullptr;  // HostMemory: written on the host below
-    OP_REQUIRES_OK(ctx, ctx->allocate_output(1, TensorShape({}), &dropped));
-    Tensor workspace;
-    OP_REQUIRES_OK(ctx, AllocateWorkspace(
-                            ctx, sparsesign::gpu::VoteWorkspaceBytes(m),
-                            &workspace));
-    int64_t num_dropped = 0;
-    const sparsesign::Status st = sparsesign::gpu::MajorityVote(
+    OP_REQUIRES_OK_ASYNC(
+        ctx,
+        ctx->allocate_output(0, TensorShape({num_elements_}), &votes), done);
+    Tensor* dropped = nullptr;  // HostMemory: written by the callback
+    OP_REQUIRES_OK_ASYNC(
+        ctx, ctx->allocate_output(1, TensorShape({}), &dropped), done);
+    Finisher finisher;
+    OP_REQUIRES_OK_ASYNC(ctx, FinisherOf(ctx, &finisher), done);
+    Tensor workspace, report_t;
+    sparsesign::gpu::VoteReport* report = nullptr;
+    OP_REQUIRES_OK_ASYNC(
+        ctx,
+        AllocateWorkspace(ctx,
+                          sparsesign::gpu::VoteWorkspaceBytes(
+                              m, num_elements_, weighted_),
+                          &workspace),
+        done);
+    OP_REQUIRES_OK_ASYNC(ctx, AllocateReport(ctx, &report_t, &report), done);
+    const sparsesign::gpu::Status st = sparsesign::gpu::MajorityVoteAsync(
         codes.flat<int32>().data(), m, k, num_elements_,
-        weighted_ ? weights.flat<float>().data() : nullptr, drop_,
-        votes->flat<float>().data(), &num_dropped,
-        workspace.flat<uint8>().data(), workspace.NumElements(),
-        StreamOf(ctx));
-    OP_REQUIRES(ctx, st.ok, errors::InvalidArgument(st.message));
-    dropped->scalar<int32>()() = static_cast<int32>(num_dropped);
+        weighted_ ? weights.flat<float>().data() : nullptr,
+        votes->flat<float>().data(), workspace.flat<uint8>().data(),
+        workspace.NumElements(), report, StreamOf(ctx));
+    if (!st.internal) OP_REQUIRES_OK_ASYNC(ctx, ToTfStatus(st), done);
+    const int64_t num_elements = num_elements_;
+    const bool drop = drop_;
+    ThenFinish(
+        ctx, finisher,
+        [report_t, report, dropped, m, num_elements, drop, st]() {
+          if (!st.ok) return ToTfStatus(st);
+          int64_t num_dropped = 0;
+          const sparsesign::gpu::Status outcome =
+              sparsesign::gpu::MajorityVoteOutcome(*report, m, num_elements,
+                                                   drop, &num_dropped);
+          dropped->scalar<int32>()() = static_cast<int32>(num_dropped);
+          return ToTfStatus(outcome);
+        },
+        std::move(done));
   }
 
  private:

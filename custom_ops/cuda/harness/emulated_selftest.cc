@@ -1,10 +1,13 @@
-// Runs the real GPU kernels (encode.cu, vote.cu) under the CPU emulation in
-// emu/ and compares them bit for bit with the CPU core. Built and run by
-// tests/test_cuda_compile.py, which first rewrites the kernel launches
-// (`k<<<...>>>(` -> `EMU_LAUNCH(k, ...)(`); no GPU involved.
-// Covers the kernels' logic (tiles, block scans, warp look-back, candidate
-// buffer, padding, residual, vote validation and tallies), not their
-// behaviour under real concurrency: harness.cu on a GPU is still the judge.
+// Runs the real GPU kernels (encode.cu, vote.cu, driver.cu) under the CPU
+// emulation in emu/ and compares them bit for bit with the CPU core. Built
+// and run by tests/test_cuda_compile.py, which first rewrites the sources
+// (harness/emulate_launches.py); no GPU involved. The test runs it with the
+// blocks in several orders, and with several blocks resident at once
+// (EMU_BLOCK_ORDER, EMU_RESIDENT_BLOCKS, EMU_SEED: see emu/cuda_runtime.h),
+// so that no result depends on blocks running in index order or one at a
+// time. Covers the kernels' logic (tiles, block scans, warp look-back,
+// candidate buffer, padding, residual, vote validation, ordered tallies),
+// not the GPU's memory model or speed: harness.cu on a GPU is the judge.
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
@@ -16,6 +19,7 @@
 
 #include "../../core/sparse_sign_core.h"
 #include "../sparse_sign_cuda.h"
+#include "sync_calls.h"
 
 namespace {
 
@@ -38,12 +42,15 @@ size_t Width(FloatFormat f) {
                                       : 2;
 }
 
-// 16-byte aligned scratch; `offset` elements in, to test unaligned inputs.
+// 16-byte aligned scratch; `offset_bytes` in, to test unaligned inputs.
 struct Buffer {
-  std::vector<uint64_t> store;
+  struct alignas(16) Chunk {
+    char bytes[16];
+  };
+  std::vector<Chunk> store;
   char* data;
   Buffer(size_t bytes, size_t offset_bytes = 0)
-      : store((bytes + offset_bytes) / 8 + 2) {
+      : store((bytes + offset_bytes) / 16 + 2) {
     data = reinterpret_cast<char*>(store.data()) + offset_bytes;
   }
 };
@@ -104,10 +111,10 @@ void CheckEncode(FloatFormat f, const std::string& family, int64_t n,
                                        residual ? cpu_res.data : nullptr,
                                        sparsesign::SerialRunner());
   Buffer ws(sparsesign::gpu::EncodeWorkspaceBytes(f, n));
-  const Status gs = sparsesign::gpu::Encode(
+  const sparsesign::gpu::Status gs = sparsesign::gpu::sync::Encode(
       f, x.data, n, k, gpu_codes.data(), residual ? gpu_res.data : nullptr,
-      ws.data, sparsesign::gpu::EncodeWorkspaceBytes(f, n), nullptr);
-  bool ok = cs.ok == gs.ok && cs.message == gs.message;
+      ws.data, sparsesign::gpu::EncodeWorkspaceBytes(f, n));
+  bool ok = cs.ok == gs.ok && cs.message == gs.message && !gs.internal;
   if (ok && cs.ok) {
     ok = cpu_codes == gpu_codes &&
          (!residual || std::memcmp(cpu_res.data, gpu_res.data, n * w) == 0);
@@ -119,29 +126,46 @@ void CheckEncode(FloatFormat f, const std::string& family, int64_t n,
                  gs.message + "'");
 }
 
-void CheckVote(int64_t n, int64_t m, int64_t k, std::mt19937_64& rng) {
-  std::vector<int32_t> codes(m * k);
-  for (int64_t r = 0; r < m; ++r) {  // sorted unique indices, tail padding
-    std::vector<int32_t> idx;
-    for (int64_t i = 0; i < n && static_cast<int64_t>(idx.size()) < k; ++i)
-      if (rng() % 3 == 0) idx.push_back(static_cast<int32_t>(i));
-    for (int64_t j = 0; j < k; ++j)
-      codes[r * k + j] = j < static_cast<int64_t>(idx.size())
-                             ? (idx[j] << 1) | static_cast<int32_t>(rng() & 1)
-                             : -1;
+// Rows as the encoder writes them: sorted unique indices spread over
+// [0, n) (so weighted votes span several tally ranges), tail padding.
+std::vector<int32_t> VoteRows(int64_t n, int64_t m, int64_t k,
+                              std::mt19937_64& rng) {
+  std::vector<int32_t> codes(m * k, -1);
+  for (int64_t r = 0; r < m; ++r) {
+    int64_t j = 0;
+    for (int64_t i = 0; i < n && j < k; ++i)
+      if (static_cast<int64_t>(rng() % n) < 2 * k)
+        codes[r * k + j++] = (static_cast<int32_t>(i) << 1) |
+                             static_cast<int32_t>(rng() & 1);
   }
+  return codes;
+}
+
+void CheckVote(int64_t n, int64_t m, int64_t k, std::mt19937_64& rng) {
+  const std::vector<int32_t> codes = VoteRows(n, m, k, rng);
   std::normal_distribution<float> normal;
   std::vector<float> weights(m);
   for (auto& v : weights) v = normal(rng);
-  for (int corrupt = 0; corrupt < 6; ++corrupt) {
+  if (m > 2) weights[2] = 1e-40f;  // a denormal weight counts as zero
+  for (int corrupt = 0; corrupt < 8; ++corrupt) {
     std::vector<int32_t> c = codes;
     std::vector<float> wts = weights;
     const int64_t r = rng() % m;
-    if (corrupt == 1 && k > 0) c[r * k + rng() % k] = -5;
-    if (corrupt == 2 && k > 0) c[r * k] = static_cast<int32_t>(n << 1);
-    if (corrupt == 3 && k > 1) std::swap(c[r * k], c[r * k + 1]);
-    if (corrupt == 4 && k > 1) c[r * k + k / 2] = -1;  // interior padding
+    int32_t* row = c.data() + r * k;
+    if (corrupt == 1 && k > 0) row[rng() % k] = -5;
+    if (corrupt == 2 && k > 0) row[0] = static_cast<int32_t>(n << 1);
+    if (corrupt == 3 && k > 1) std::swap(row[0], row[1]);
+    if (corrupt == 4 && k > 1) row[k / 2] = -1;  // interior padding: valid
     if (corrupt == 5) wts[r] = NAN;
+    if (corrupt == 6 && k > 2) {  // leading padding, long runs: valid
+      row[0] = -1;
+      row[1] = -1;
+      for (int64_t j = k / 3; j < 2 * k / 3; ++j) row[j] = -1;
+    }
+    if (corrupt == 7 && k > 3) {  // out of order after a padding run
+      for (int64_t j = 1; j + 1 < k; ++j) row[j] = -1;
+      row[k - 1] = row[0];
+    }
     for (int weighted = 0; weighted < 2; ++weighted) {
       for (int drop = 0; drop < 2; ++drop) {
         std::vector<float> cpu_out(n, 3.0f), gpu_out(n, 7.0f);
@@ -149,12 +173,13 @@ void CheckVote(int64_t n, int64_t m, int64_t k, std::mt19937_64& rng) {
         const Status cs = sparsesign::MajorityVote(
             c.data(), m, k, n, weighted ? wts.data() : nullptr, drop,
             cpu_out.data(), &cd, sparsesign::SerialRunner());
-        Buffer ws(sparsesign::gpu::VoteWorkspaceBytes(m));
-        const Status gs = sparsesign::gpu::MajorityVote(
+        const size_t bytes =
+            sparsesign::gpu::VoteWorkspaceBytes(m, n, weighted != 0);
+        Buffer ws(bytes);
+        const sparsesign::gpu::Status gs = sparsesign::gpu::sync::MajorityVote(
             c.data(), m, k, n, weighted ? wts.data() : nullptr, drop,
-            gpu_out.data(), &gd, ws.data, sparsesign::gpu::VoteWorkspaceBytes(m),
-            nullptr);
-        bool ok = cs.ok == gs.ok && cs.message == gs.message;
+            gpu_out.data(), &gd, ws.data, bytes);
+        bool ok = cs.ok == gs.ok && cs.message == gs.message && !gs.internal;
         if (ok && cs.ok)
           ok = cd == gd && std::memcmp(cpu_out.data(), gpu_out.data(),
                                        4 * n) == 0;
@@ -168,12 +193,81 @@ void CheckVote(int64_t n, int64_t m, int64_t k, std::mt19937_64& rng) {
   }
 }
 
+// The launchers' own checks: a misaligned or small workspace is an internal
+// error; a driver older than the build's CUDA major version is refused.
+void CheckContracts() {
+  std::vector<float> x(100, 1.0f);
+  std::vector<int32_t> codes(10);
+  const size_t bytes =
+      sparsesign::gpu::EncodeWorkspaceBytes(FloatFormat::kFloat32, 100);
+  Buffer ws(bytes + 16);
+  sparsesign::gpu::EncodeReport report;
+  auto st = sparsesign::gpu::EncodeAsync(FloatFormat::kFloat32, x.data(), 100,
+                                         10, codes.data(), nullptr,
+                                         ws.data + 4, bytes, &report, nullptr);
+  Report(!st.ok && st.internal &&
+             st.message.find("16-byte aligned") != std::string::npos,
+         "misaligned workspace: '" + st.message + "'");
+  st = sparsesign::gpu::EncodeAsync(FloatFormat::kFloat32, x.data(), 100, 10,
+                                    codes.data(), nullptr, ws.data, bytes - 1,
+                                    &report, nullptr);
+  Report(!st.ok && st.internal &&
+             st.message.find("too small") != std::string::npos,
+         "small workspace: '" + st.message + "'");
+  st = sparsesign::gpu::EncodeAsync(FloatFormat::kFloat32, x.data(), 100, 101,
+                                    codes.data(), nullptr, ws.data, bytes,
+                                    &report, nullptr);
+  Report(!st.ok && !st.internal, "k > n is the caller's: '" + st.message + "'");
+  sparsesign::gpu::VoteReport vote_report;
+  std::vector<float> out(100);
+  st = sparsesign::gpu::MajorityVoteAsync(
+      codes.data(), 1, 10, 100, nullptr, out.data(), ws.data + 8,
+      sparsesign::gpu::VoteWorkspaceBytes(1, 100, false), &vote_report,
+      nullptr);
+  Report(!st.ok && st.internal, "misaligned vote workspace: '" + st.message +
+                                    "'");
+  st = sparsesign::gpu::CheckDriver();
+  const char* driver = std::getenv("EMU_DRIVER_VERSION");
+  if (driver && std::atoi(driver) / 1000 < CUDART_VERSION / 1000) {
+    Report(!st.ok && st.internal &&
+               st.message.find("supports CUDA " + std::to_string(
+                   std::atoi(driver) / 1000)) != std::string::npos &&
+               st.message.find("TF_SPARSESIGN_DISABLE_CUDA=1") !=
+                   std::string::npos,
+           "old driver refused: '" + st.message + "'");
+  } else {
+    Report(st.ok, "driver accepted: '" + st.message + "'");
+  }
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
-  // Default: a few seconds. --full adds sizes with many tiles (minutes).
-  const bool full = argc > 1 && std::string(argv[1]) == "--full";
+  // Default: a few seconds. --full adds sizes with many tiles (minutes);
+  // --lite is a smaller set with more tiles per launch, for running the
+  // kernels in several block orders; --contracts only the launchers' checks.
+  const std::string mode = argc > 1 ? argv[1] : "";
+  const bool full = mode == "--full";
+  CheckContracts();
   std::mt19937_64 rng(2024);
+  if (mode == "--lite") {
+    const int64_t n = 20011;  // 5 tiles of float32, 10 of float64
+    int toggle = 0;
+    for (FloatFormat f : {FloatFormat::kFloat32, FloatFormat::kFloat64})
+      for (const char* fam : {"random", "ties", "sparse", "narrow"})
+        for (int64_t k : {int64_t{1}, n / 100, n}) {
+          ++toggle;
+          CheckEncode(f, fam, n, k, toggle % 2 == 0, toggle % 3 == 0, false,
+                      rng);
+        }
+    CheckVote(3000, 8, 600, rng);
+    CheckVote(40000, 5, 300, rng);
+  }
+  if (mode == "--contracts" || mode == "--lite") {
+    std::printf("emulated_selftest: %d cases, %d failures\n", g_cases,
+                g_failures);
+    return g_failures == 0 ? 0 : 1;
+  }
   const FloatFormat formats[] = {FloatFormat::kFloat16, FloatFormat::kBFloat16,
                                  FloatFormat::kFloat32, FloatFormat::kFloat64};
   const char* families[] = {"random", "ties",   "zero",   "equal",
@@ -201,6 +295,9 @@ int main(int argc, char** argv) {
     for (int64_t m : {int64_t{1}, int64_t{3}, int64_t{8}})
       for (int64_t k : {int64_t{0}, int64_t{1}, int64_t{17}, int64_t{600}})
         if (full || (n > 1 && m != 3 && k != 1)) CheckVote(n, m, k, rng);
+  // Several tally ranges (8192 outputs each) and rows crossing them.
+  CheckVote(40000, 5, 300, rng);
+  if (full) CheckVote(70001, 17, 2000, rng);
   std::printf("emulated_selftest: %d cases, %d failures\n", g_cases,
               g_failures);
   return g_failures == 0 ? 0 : 1;

@@ -52,9 +52,9 @@ Emulated<K> EmulateEncode(const std::vector<typename K::Bits>& x, int64_t k) {
       const Bits key = src[i] & K::kMagMask;
       if (key == 0) continue;
       if (p == 0) {
-        ++s.nnz;
-        if (key > K::kInfKey && s.first_nan == 0xFFFFFFFFu)
-          s.first_nan = static_cast<uint32_t>(i);
+        ++s.report.nnz;
+        if (key > K::kInfKey && s.report.first_nan == 0xFFFFFFFFu)
+          s.report.first_nan = static_cast<uint32_t>(i);
       }
       if (!plan::InBucket(key, pass, s.prefix, p)) continue;
       ++hist[plan::DigitOf(key, pass)];
@@ -73,9 +73,9 @@ Emulated<K> EmulateEncode(const std::vector<typename K::Bits>& x, int64_t k) {
     }
   }
   Emulated<K> out;
-  if (s.error == plan::kErrNaN) {
+  if (s.report.error == plan::kErrNaN) {
     out.nan = true;
-    out.first_nan = s.first_nan;
+    out.first_nan = s.report.first_nan;
     return out;
   }
   out.codes.assign(k, -7);
@@ -98,7 +98,8 @@ Emulated<K> EmulateEncode(const std::vector<typename K::Bits>& x, int64_t k) {
     above += key > s.threshold;
     ties += key == s.threshold;
   }
-  for (int64_t i = std::min<int64_t>(s.nnz, k); i < k; ++i) out.codes[i] = -1;
+  for (int64_t i = std::min<int64_t>(s.report.nnz, k); i < k; ++i)
+    out.codes[i] = -1;
   return out;
 }
 
