@@ -156,6 +156,17 @@ def checkpoint_tensors(state: AggregatorState) -> dict:
     return tensors
 
 
+def checkpoint_structure(state: AggregatorState) -> dict:
+    """``{key: (shape, dtype)}`` of :func:`checkpoint_tensors`, read from
+    the variables' shapes (no value read: usable while a SavedModel is
+    traced)."""
+    out = {"replicas": ((2,), tf.int64)}
+    for slot, var in enumerate(state.memories):
+        local = components(var)
+        out[f"memory_{slot}"] = ((len(local), *var.shape), local[0].dtype)
+    return out
+
+
 def restore_checkpoint_tensors(state: AggregatorState, tensors) -> None:
     """Restores what :func:`checkpoint_tensors` saved."""
     if _same_replicas(state, tensors["replicas"].numpy()):

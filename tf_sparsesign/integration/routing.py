@@ -1,11 +1,12 @@
-"""Which Keras optimizers vote, and with what aggregator.
+"""Which Keras optimizers vote, and with what aggregator (Keras 3 and
+tf_keras alike).
 
 An optimizer votes when it has an aggregator attached: optimizers built
 under a sparse-sign strategy get one in ``build``; a
 :class:`~tf_sparsesign.SparseSignOptimizer` attaches one to its inner
-optimizer. :func:`install` routes Keras to these decisions through the
+optimizer. :func:`install` routes Keras 3 to these decisions through the
 guarded replacements in :mod:`._patches` (the only module that touches
-private Keras names).
+private Keras 3 names); :mod:`.keras2` routes tf_keras to the same ones.
 """
 
 from __future__ import annotations
@@ -17,8 +18,7 @@ import tensorflow as tf
 from ..aggregation import state as state_lib
 from ..aggregation.aggregator import build_aggregator
 from ..config import SparseSignConfig
-from . import _patches
-from .state_factory import KerasStateFactory
+from . import _patches, state_factory
 
 JIT_WARNING = (
     "tf_sparsesign: jit_compile=True is not supported with the sparse-sign "
@@ -79,16 +79,17 @@ def attach(optimizer, owner, variables, config: SparseSignConfig,
     """Builds the aggregation for ``variables`` and attaches it to
     ``optimizer``; ``owner`` tracks and saves its state (itself, or the
     wrapper around it)."""
-    factory = KerasStateFactory(owner)
+    factory = state_factory.for_owner(owner)
     with factory.scope():
         agg = build_aggregator(config, variables, num_replicas, factory,
-                               _patches.var_key(optimizer))
+                               factory.var_key(optimizer))
     agg.owner = owner
     # tf.train.Checkpoint saves every replica's memory through this.
     owner.sparsesign_state = _patches.as_trackable(
         lambda: state_lib.checkpoint_tensors(agg.state),
         lambda tensors: state_lib.restore_checkpoint_tensors(agg.state,
-                                                             tensors))
+                                                             tensors),
+        lambda: state_lib.checkpoint_structure(agg.state))
     _patches.attach(optimizer, agg)
     return agg
 
