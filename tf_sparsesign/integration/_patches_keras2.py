@@ -23,6 +23,10 @@ before for every optimizer that does not vote:
   (``tf_keras.optimizers.legacy.*``) do not vote: under a sparse-sign
   strategy they fail at the first step instead of training dense.
 
+``CommunicationLogger`` (a Keras 3 callback) gets the three
+``_implements_*_batch_hooks`` methods tf_keras' ``CallbackList`` calls
+(:func:`adapt_callback`).
+
 Private names only read: ``optimizer._var_key`` (replica component →
 variable), ``._variables`` (counters are saved with the optimizer's own
 variables), ``._distribution_strategy``.
@@ -188,6 +192,17 @@ def optimizer_strategy(optimizer):
 def own_variables(optimizer) -> list:
     """The optimizer's own variables, without any wrapped optimizer's."""
     return list(optimizer._variables)
+
+
+def adapt_callback(cls) -> None:
+    """Lets the Keras 3 callback class ``cls`` (CommunicationLogger) run in
+    tf_keras ``fit``, whose ``CallbackList`` asks every callback which
+    batch hooks it implements: training batches with
+    ``update_freq="batch"``, nothing else."""
+    cls._implements_train_batch_hooks = \
+        lambda self: getattr(self, "update_freq", "batch") == "batch"
+    cls._implements_test_batch_hooks = lambda self: False
+    cls._implements_predict_batch_hooks = lambda self: False
 
 
 def track_variable(optimizer, variable) -> None:

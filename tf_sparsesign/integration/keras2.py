@@ -30,6 +30,7 @@ import tensorflow as tf
 
 from .. import config as config_lib
 from . import _patches_keras2, routing
+from .callbacks import CommunicationLogger
 from .wrapping import DelegatesToInner
 
 _LEGACY_FLAG = "TF_USE_LEGACY_KERAS"
@@ -71,9 +72,10 @@ def register_if_in_use() -> None:
 
 
 def install() -> None:
-    """Registers the tf_keras wrapper and routes tf_keras' aggregation here
-    (idempotent)."""
+    """Registers the tf_keras wrapper, lets ``CommunicationLogger`` run in
+    tf_keras ``fit``, and routes tf_keras' aggregation here (idempotent)."""
     wrapper_class()
+    _patches_keras2.adapt_callback(CommunicationLogger)
     _patches_keras2.install(sys.modules[__name__])
 
 

@@ -83,15 +83,34 @@ def attach(optimizer, owner, variables, config: SparseSignConfig,
     with factory.scope():
         agg = build_aggregator(config, variables, num_replicas, factory,
                                factory.var_key(optimizer))
+        worker, _ = worker_index(tf.distribute.get_strategy())
     agg.owner = owner
-    # tf.train.Checkpoint saves every replica's memory through this.
+    # tf.train.Checkpoint saves every replica's memory through this (and
+    # which worker's they are: a multi-worker job restoring the chief's
+    # file on every worker resets the others' instead of taking the
+    # chief's).
     owner.sparsesign_state = _patches.as_trackable(
-        lambda: state_lib.checkpoint_tensors(agg.state),
-        lambda tensors: state_lib.restore_checkpoint_tensors(agg.state,
-                                                             tensors),
+        lambda: state_lib.checkpoint_tensors(agg.state, worker),
+        lambda tensors: state_lib.restore_checkpoint_tensors(
+            agg.state, tensors, worker),
         lambda: state_lib.checkpoint_structure(agg.state))
     _patches.attach(optimizer, agg)
     return agg
+
+
+def worker_index(strategy) -> tuple[int, int]:
+    """(this worker's index, number of workers) of ``strategy``."""
+    resolver = getattr(strategy, "cluster_resolver", None)
+    if resolver is None:
+        return 0, 1
+    spec = resolver.cluster_spec().as_dict() if resolver.cluster_spec() \
+        else {}
+    workers = len(spec.get("worker", [])) + len(spec.get("chief", []))
+    task_type = getattr(resolver, "task_type", None)
+    task_id = int(getattr(resolver, "task_id", 0) or 0)
+    if task_type == "worker" and spec.get("chief"):
+        task_id += 1  # the chief is worker 0
+    return task_id, max(workers, 1)
 
 
 def check_finite(grads, variables):
