@@ -42,8 +42,7 @@ def weights(data):
     return [data[f"w{i}"] for i in range(sum(k[0] == "w" for k in data))]
 
 
-@pytest.mark.parametrize("workers,mode", [(2, "fit"), (3, "fit"),
-                                          (2, "loop")])
+@pytest.mark.parametrize("workers,mode", [(3, "fit"), (2, "loop")])
 def test_multiworker_keras2_matches_single_process(tmp_path, workers, mode):
     results = run_workers(workers, tmp_path, "--mode", mode, "--steps", "3",
                           worker=WORKER)

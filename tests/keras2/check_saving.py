@@ -48,9 +48,10 @@ def assert_same(a, b):
             np.testing.assert_array_equal(x, y)
 
 
-@pytest.mark.parametrize("wrapper", [False, True])
-@pytest.mark.parametrize("fmt", ["tf.train.Checkpoint", "save_weights-tf",
-                                 "save_weights-h5"])
+@pytest.mark.parametrize("fmt,wrapper", [
+    ("tf.train.Checkpoint", False), ("save_weights-tf", False),
+    ("save_weights-h5", False), ("tf.train.Checkpoint", True),
+    ("save_weights-h5", True)])
 def test_checkpoints_restore_each_replicas_memory(tmp_path, fmt, wrapper):
     model = make(wrapper)
     saved = snapshot(model)
