@@ -22,16 +22,23 @@ pytestmark = pytest.mark.filterwarnings("ignore:.*more than signSGD-MV")
 def make(wrapper):
     """A momentum-SGD model under the strategy, or the wrapper under
     MirroredStrategy, trained one epoch (4 steps, 4 replicas)."""
+    model = fresh(wrapper, seed=0)
+    model.fit(*xy(), batch_size=16, verbose=0)
+    return model
+
+
+def fresh(wrapper, seed=5):
+    """``make``'s model and optimizer, built but untrained."""
     strategy = (tf.distribute.MirroredStrategy(DEVICES) if wrapper else
                 tf_sparsesign.SparseSignStrategy(density=0.2,
                                                  devices=DEVICES))
     with strategy.scope():
-        model = mlp(tf_keras)
+        model = mlp(tf_keras, seed=seed)
         opt = tf.keras.optimizers.SGD(LR, momentum=0.9)
         if wrapper:
             opt = tf_sparsesign.SparseSignOptimizer(opt, density=0.2)
         model.compile(optimizer=opt, loss="mse")
-    model.fit(*xy(), batch_size=16, verbose=0)
+        model.optimizer.build(model.trainable_variables)
     return model
 
 
@@ -78,21 +85,6 @@ def test_checkpoints_restore_each_replicas_memory(tmp_path, fmt, wrapper):
         model = fresh(wrapper)
         model.load_weights(path)
     assert_same(snapshot(model), saved)
-
-
-def fresh(wrapper):
-    """``make``'s model and optimizer, built but untrained (other weights)."""
-    strategy = (tf.distribute.MirroredStrategy(DEVICES) if wrapper else
-                tf_sparsesign.SparseSignStrategy(density=0.2,
-                                                 devices=DEVICES))
-    with strategy.scope():
-        model = mlp(tf_keras, seed=5)
-        opt = tf.keras.optimizers.SGD(LR, momentum=0.9)
-        if wrapper:
-            opt = tf_sparsesign.SparseSignOptimizer(opt, density=0.2)
-        model.compile(optimizer=opt, loss="mse")
-        model.optimizer.build(model.trainable_variables)
-    return model
 
 
 def test_checkpoint_restores_into_a_fresh_model(tmp_path):

@@ -25,12 +25,15 @@ own key:
   (local replicas, replicas in sync).
 * ``tf.train.Checkpoint``: :func:`checkpoint_tensors` /
   :func:`restore_checkpoint_tensors` (one tensor per variable, stacked over
-  the local replicas), wrapped in a trackable by the integration.
+  the local replicas, and the worker's index), wrapped in a trackable by
+  the integration.
 
 Each worker of a multi-worker job saves (and restores) only its own
 replicas' memories. If the number of replicas changed between save and
-restore, the memories are reset to zero with a warning (weights and the
-wrapped optimizer's slots are still restored); training continues.
+restore, or a worker is handed another worker's checkpoint (one file
+restored on every worker), the memories are reset to zero with a warning
+(weights and the wrapped optimizer's slots are still restored); training
+continues.
 """
 
 from __future__ import annotations
