@@ -98,9 +98,18 @@ def test_the_library_never_imports_the_experiments():
         assert not bad, f"{name} imports {bad}"
 
 
+#: The guarded package: every private Keras 3 / TF name in ``_patches``
+#: (replacements, names, collectives), every private tf_keras (Keras 2)
+#: name in ``_patches.keras2`` (imported only when tf_keras is in use, with
+#: its own supported version range and target checks).
+PATCHES = "tf_sparsesign.integration._patches"
+PRIVATE_MODULES = ("keras.src", "tensorflow.python", "tf_keras.src")
+
+
 def private_touches(path):
-    """Imports of keras.src / tensorflow.python, and attributes with one
-    leading underscore read from anything but self/cls/a module alias."""
+    """Imports of keras.src / tensorflow.python / tf_keras.src, and
+    attributes with one leading underscore read from anything but
+    self/cls/a module alias."""
     tree = ast.parse(path.read_text())
     aliases = {a.asname or a.name for n in ast.walk(tree)
                if isinstance(n, (ast.Import, ast.ImportFrom))
@@ -108,11 +117,11 @@ def private_touches(path):
     found = []
     for node in ast.walk(tree):
         if isinstance(node, ast.ImportFrom) and node.module and \
-                node.module.startswith(("keras.src", "tensorflow.python")):
+                node.module.startswith(PRIVATE_MODULES):
             found.append(node.module)
         if isinstance(node, ast.Import):
             found += [a.name for a in node.names if a.name.startswith(
-                ("keras.src", "tensorflow.python"))]
+                PRIVATE_MODULES)]
         if isinstance(node, ast.Attribute) and node.attr.startswith("_") \
                 and not node.attr.startswith("__") and \
                 node.attr not in PUBLIC_UNDERSCORE:
@@ -124,9 +133,6 @@ def private_touches(path):
     return found
 
 
-PATCHES = "tf_sparsesign.integration._patches"
-
-
 def test_private_keras_and_tf_names_only_in_patches():
     for name, path in modules():
         if name == PATCHES or name.startswith(PATCHES + "."):
@@ -136,6 +142,9 @@ def test_private_keras_and_tf_names_only_in_patches():
     touched = [t for path in (PACKAGE / "integration" / "_patches").glob(
         "*.py") for t in private_touches(path)]
     assert "keras.src.utils" in touched and "_var_key" in touched
+    touched = private_touches(PACKAGE / "integration" / "_patches" /
+                              "keras2.py")
+    assert "_var_key" in touched and "_variables" in touched
 
 
 def test_modules_and_classes_stay_small():

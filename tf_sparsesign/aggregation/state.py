@@ -25,12 +25,15 @@ own key:
   (local replicas, replicas in sync).
 * ``tf.train.Checkpoint``: :func:`checkpoint_tensors` /
   :func:`restore_checkpoint_tensors` (one tensor per variable, stacked over
-  the local replicas), wrapped in a trackable by the integration.
+  the local replicas, and the worker's index), wrapped in a trackable by
+  the integration.
 
 Each worker of a multi-worker job saves (and restores) only its own
 replicas' memories. If the number of replicas changed between save and
-restore, the memories are reset to zero with a warning (weights and the
-wrapped optimizer's slots are still restored); training continues.
+restore, or a worker is handed another worker's checkpoint (one file
+restored on every worker), the memories are reset to zero with a warning
+(weights and the wrapped optimizer's slots are still restored); training
+continues.
 """
 
 from __future__ import annotations
@@ -155,18 +158,40 @@ def without_our_keys(store) -> dict:
     return {k: store[k] for k in store.keys() if not k.startswith(PREFIX)}
 
 
-def checkpoint_tensors(state: AggregatorState) -> dict:
-    """``tf.train.Checkpoint`` tensors: the replica counts and one tensor
-    per memory, stacked over the local replicas."""
-    tensors = {"replicas": tf.constant(replica_meta(state))}
+def checkpoint_tensors(state: AggregatorState, worker: int = 0) -> dict:
+    """``tf.train.Checkpoint`` tensors: the replica counts, the index of
+    the worker whose memories these are, and one tensor per memory,
+    stacked over the local replicas."""
+    tensors = {"replicas": tf.constant(replica_meta(state)),
+               "worker": tf.constant(worker, tf.int64)}
     for slot, var in enumerate(state.memories):
         tensors[f"memory_{slot}"] = tf.stack(
             [tf.identity(c) for c in components(var)])
     return tensors
 
 
-def restore_checkpoint_tensors(state: AggregatorState, tensors) -> None:
-    """Restores what :func:`checkpoint_tensors` saved."""
+def checkpoint_structure(state: AggregatorState) -> dict:
+    """``{key: (shape, dtype)}`` of :func:`checkpoint_tensors`, read from
+    the variables' shapes (no value read: usable while a SavedModel is
+    traced)."""
+    out = {"replicas": ((2,), tf.int64), "worker": ((), tf.int64)}
+    for slot, var in enumerate(state.memories):
+        local = components(var)
+        out[f"memory_{slot}"] = ((len(local), *var.shape), local[0].dtype)
+    return out
+
+
+def restore_checkpoint_tensors(state: AggregatorState, tensors,
+                               worker: int = 0) -> None:
+    """Restores what :func:`checkpoint_tensors` saved; another worker's
+    memories (a multi-worker job restoring one file on every worker) are
+    not taken: this worker's are reset instead (files without the worker
+    index are taken as they are)."""
+    saved = tensors.get("worker")
+    if saved is not None and int(saved.numpy()) != worker:
+        _reset(state, f"the checkpoint holds worker {int(saved.numpy())}'s "
+                      f"memories and this is worker {worker}")
+        return
     if _same_replicas(state, tensors["replicas"].numpy()):
         for slot, var in enumerate(state.memories):
             stacked = tensors[f"memory_{slot}"]

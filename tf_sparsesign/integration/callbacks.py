@@ -11,6 +11,7 @@ import tensorflow as tf
 
 from ..accounting import communication_stats
 from . import _patches
+from .routing import worker_index
 
 #: The keys :class:`CommunicationLogger` adds to the ``fit`` logs.
 LOG_KEYS = ("comm_message_bytes", "comm_bytes_sent", "comm_dense_bytes",
@@ -104,21 +105,6 @@ class BackupAndRestore(keras.callbacks.BackupAndRestore):
             _patches.point_backup_to(
                 self, os.path.join(self.backup_dir, f"worker_{index}"))
         super().on_train_begin(logs)
-
-
-def worker_index(strategy) -> tuple[int, int]:
-    """(this worker's index, number of workers) of ``strategy``."""
-    resolver = getattr(strategy, "cluster_resolver", None)
-    if resolver is None:
-        return 0, 1
-    spec = resolver.cluster_spec().as_dict() if resolver.cluster_spec() \
-        else {}
-    workers = len(spec.get("worker", [])) + len(spec.get("chief", []))
-    task_type = getattr(resolver, "task_type", None)
-    task_id = int(getattr(resolver, "task_id", 0) or 0)
-    if task_type == "worker" and spec.get("chief"):
-        task_id += 1  # the chief is worker 0
-    return task_id, max(workers, 1)
 
 
 def read_backup_metadata(backup_dir: str) -> dict | None:

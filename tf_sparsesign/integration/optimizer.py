@@ -7,7 +7,8 @@ import tensorflow as tf
 
 from .. import config as config_lib
 from ..policy import Density
-from . import _patches, routing
+from . import _patches, keras2, routing
+from .wrapping import DelegatesToInner
 
 _BASE_ARGS = ("weight_decay", "clipnorm", "global_clipnorm", "clipvalue",
               "use_ema", "ema_momentum", "ema_overwrite_frequency",
@@ -16,7 +17,7 @@ _BASE_ARGS = ("weight_decay", "clipnorm", "global_clipnorm", "clipvalue",
 
 @config_lib.document
 @keras.saving.register_keras_serializable(package="tf_sparsesign")
-class SparseSignOptimizer(keras.optimizers.Optimizer):
+class SparseSignOptimizer(DelegatesToInner, keras.optimizers.Optimizer):
     """Wraps any Keras optimizer so gradients are aggregated by S3GD-MV.
 
     Under any ``tf.distribute`` strategy (``MirroredStrategy``,
@@ -48,7 +49,18 @@ class SparseSignOptimizer(keras.optimizers.Optimizer):
     >>> model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(2)])
     >>> model.compile(optimizer=opt, loss="mse")
     >>> _ = model.fit(tf.ones((8, 4)), tf.zeros((8, 2)), verbose=0)
+
+    Keras 2: given a tf_keras optimizer (``TF_USE_LEGACY_KERAS=1``,
+    ``tf.keras.optimizers.SGD(...)``), this returns the tf_keras form of the
+    wrapper (same name, same settings; see
+    :func:`tf_sparsesign.integration.keras2.wrapper_class`), which tf_keras
+    ``compile`` accepts.
     """
+
+    def __new__(cls, optimizer=None, *args, **kwargs):
+        if keras2.is_tf_keras_optimizer(optimizer):
+            return keras2.wrapper_class()(optimizer, *args, **kwargs)
+        return super().__new__(cls)
 
     def __init__(self, optimizer, density: Density = 0.01, *,
                  name: str | None = None, **settings):
@@ -81,12 +93,6 @@ class SparseSignOptimizer(keras.optimizers.Optimizer):
         super().build(var_list)
 
     @property
-    def aggregator(self):
-        """The aggregation (its ``state`` holds the memories and counters);
-        None before build."""
-        return routing.aggregator_of(self)
-
-    @property
     def variables(self):
         return _patches.own_variables(self) + self.inner_optimizer.variables
 
@@ -100,21 +106,6 @@ class SparseSignOptimizer(keras.optimizers.Optimizer):
     def stateless_apply(self, optimizer_variables, grads, trainable_variables):
         raise ValueError("SparseSignOptimizer needs the TensorFlow backend's "
                          "stateful apply (it votes across replicas)")
-
-    @property
-    def learning_rate(self):
-        return self.inner_optimizer.learning_rate
-
-    @learning_rate.setter
-    def learning_rate(self, learning_rate):
-        self.inner_optimizer.learning_rate = learning_rate
-
-    @property
-    def iterations(self):
-        return self.inner_optimizer.iterations
-
-    def finalize_variable_values(self, var_list):
-        self.inner_optimizer.finalize_variable_values(var_list)
 
     def get_config(self):
         return {
@@ -130,3 +121,7 @@ class SparseSignOptimizer(keras.optimizers.Optimizer):
         inner = keras.saving.deserialize_keras_object(
             config.pop("optimizer"), custom_objects=custom_objects)
         return cls(inner, **config)
+
+
+# tf_keras' load_model must find the tf_keras wrapper by name.
+keras2.register_if_in_use()

@@ -1,11 +1,12 @@
-"""Which Keras optimizers vote, and with what aggregator.
+"""Which Keras optimizers vote, and with what aggregator (Keras 3 and
+tf_keras alike).
 
 An optimizer votes when it has an aggregator attached: optimizers built
 under a sparse-sign strategy get one in ``build``; a
 :class:`~tf_sparsesign.SparseSignOptimizer` attaches one to its inner
-optimizer. :func:`install` routes Keras to these decisions through the
+optimizer. :func:`install` routes Keras 3 to these decisions through the
 guarded replacements in :mod:`._patches` (the only module that touches
-private Keras names).
+private Keras 3 names); :mod:`.keras2` routes tf_keras to the same ones.
 """
 
 from __future__ import annotations
@@ -17,8 +18,7 @@ import tensorflow as tf
 from ..aggregation import state as state_lib
 from ..aggregation.aggregator import build_aggregator
 from ..config import SparseSignConfig
-from . import _patches
-from .state_factory import KerasStateFactory
+from . import _patches, state_factory
 
 JIT_WARNING = (
     "tf_sparsesign: jit_compile=True is not supported with the sparse-sign "
@@ -79,20 +79,25 @@ def attach(optimizer, owner, variables, config: SparseSignConfig,
     """Builds the aggregation for ``variables`` under ``strategy`` and
     attaches it to ``optimizer``; ``owner`` tracks and saves its state
     (itself, or the wrapper around it)."""
-    factory = KerasStateFactory(owner)
+    factory = state_factory.for_owner(owner)
     with factory.scope():
         agg = build_aggregator(config, variables,
                                strategy.num_replicas_in_sync, factory,
-                               _patches.var_key(optimizer),
+                               factory.var_key(optimizer),
                                learning_rate=_plain_sgd_rate(optimizer),
                                collectives=_patches.CROSS_WORKER,
                                local_replicas=local_replicas(strategy))
+        worker, _ = worker_index(tf.distribute.get_strategy())
     agg.owner = owner
-    # tf.train.Checkpoint saves every replica's memory through this.
+    # tf.train.Checkpoint saves every replica's memory through this (and
+    # which worker's they are: a multi-worker job restoring the chief's
+    # file on every worker resets the others' instead of taking the
+    # chief's).
     owner.sparsesign_state = _patches.as_trackable(
-        lambda: state_lib.checkpoint_tensors(agg.state),
-        lambda tensors: state_lib.restore_checkpoint_tensors(agg.state,
-                                                             tensors))
+        lambda: state_lib.checkpoint_tensors(agg.state, worker),
+        lambda tensors: state_lib.restore_checkpoint_tensors(
+            agg.state, tensors, worker),
+        lambda: state_lib.checkpoint_structure(agg.state))
     _patches.attach(optimizer, agg)
     return agg
 
@@ -111,12 +116,27 @@ def _plain_sgd_rate(optimizer):
     None."""
     import keras
 
-    sgd = keras.optimizers.SGD
-    if (type(optimizer).update_step is sgd.update_step and
+    sgd = keras.optimizers.SGD  # a tf_keras SGD is not one: dense apply
+    if (getattr(type(optimizer), "update_step", None) is sgd.update_step and
             not optimizer.momentum and
             not optimizer.gradient_accumulation_steps):
         return lambda: optimizer.learning_rate
     return None
+
+
+def worker_index(strategy) -> tuple[int, int]:
+    """(this worker's index, number of workers) of ``strategy``."""
+    resolver = getattr(strategy, "cluster_resolver", None)
+    if resolver is None:
+        return 0, 1
+    spec = resolver.cluster_spec().as_dict() if resolver.cluster_spec() \
+        else {}
+    workers = len(spec.get("worker", [])) + len(spec.get("chief", []))
+    task_type = getattr(resolver, "task_type", None)
+    task_id = int(getattr(resolver, "task_id", 0) or 0)
+    if task_type == "worker" and spec.get("chief"):
+        task_id += 1  # the chief is worker 0
+    return task_id, max(workers, 1)
 
 
 def check_finite(grads, variables):

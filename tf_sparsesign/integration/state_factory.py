@@ -1,8 +1,11 @@
-"""Creates the aggregation's state variables for a Keras 3 optimizer.
+"""Creates the aggregation's state variables for a Keras optimizer.
 
 The factory :class:`~tf_sparsesign.aggregation.state.AggregatorState`
 expects: ``replica_local`` (one value per replica, saved by the state
 itself) and ``tracked`` (saved with the optimizer's own variables).
+:class:`KerasStateFactory` makes ``keras.Variable`` for Keras 3 optimizers,
+:class:`TFStateFactory` plain ``tf.Variable`` for tf_keras (Keras 2) ones;
+:func:`for_owner` picks one.
 """
 
 from __future__ import annotations
@@ -14,12 +17,16 @@ import tensorflow as tf
 
 from ..aggregation.state import tf_variable
 from . import _patches
+from ._patches import keras2 as _patches_keras2
 
 
 class KerasStateFactory:
     """Creates the aggregation's state variables for a Keras 3 optimizer
     (the factory :class:`~tf_sparsesign.aggregation.state.AggregatorState`
     expects), in the right strategy scope."""
+
+    #: The optimizer's variable key (a replica's component -> variable).
+    var_key = staticmethod(_patches.var_key)
 
     def __init__(self, owner):
         self.owner = owner
@@ -52,6 +59,47 @@ class KerasStateFactory:
             name=name)
         _patches.track_variable(self.owner, var)
         return var
+
+
+class TFStateFactory(KerasStateFactory):
+    """The same variables as :class:`KerasStateFactory`, as plain
+    ``tf.Variable`` tracked by a tf_keras (Keras 2) optimizer."""
+
+    var_key = staticmethod(_patches_keras2.var_key)
+
+    def scope(self):
+        if tf.distribute.has_strategy():
+            return contextlib.nullcontext()
+        strategy = _patches_keras2.optimizer_strategy(self.owner)
+        return strategy.scope() if strategy is not None else \
+            contextlib.nullcontext()
+
+    def replica_local(self, reference, name: str):
+        with tf.distribute.get_strategy().extended.colocate_vars_with(
+                reference):
+            return _variable(reference.shape, reference.dtype,
+                             f"{name}_{_clean(reference.name)}")
+
+    def tracked(self, name: str, shape=(), dtype="int64"):
+        var = _variable(shape, dtype, name)
+        _patches_keras2.track_variable(self.owner, var)
+        return var
+
+
+def for_owner(owner):
+    """The factory for the optimizer that owns the state: Keras 3 or
+    tf_keras."""
+    if isinstance(owner, keras.optimizers.Optimizer):
+        return KerasStateFactory(owner)
+    return TFStateFactory(owner)
+
+
+def _variable(shape, dtype, name):
+    """Zeros, one value per replica, replica 0's saved (not trainable)."""
+    return tf.Variable(
+        tf.zeros(shape, tf.as_dtype(dtype)), trainable=False, name=name,
+        synchronization=tf.VariableSynchronization.ON_READ,
+        aggregation=tf.VariableAggregation.ONLY_FIRST_REPLICA)
 
 
 def _clean(name: str) -> str:

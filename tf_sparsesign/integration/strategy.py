@@ -14,7 +14,7 @@ import tensorflow as tf
 
 from .. import config as config_lib
 from ..policy import Density
-from . import _patches, routing
+from . import _patches, keras2, routing
 
 DEFAULT_TIMEOUT_SECONDS = 600.0
 _KEY_BASES = itertools.count(100_000, 100_000)
@@ -62,6 +62,13 @@ class SparseSignStrategy(tf.distribute.MirroredStrategy):
         super().__init__(devices=devices, cross_device_ops=cross_device_ops)
         self.sparse_sign_config = config
         routing.install()
+        keras2.install_if_in_use()
+
+    def run(self, fn, args=(), kwargs=None, options=None):
+        """``MirroredStrategy.run``; tf_keras imported after this strategy
+        was made is routed to the vote before the step runs."""
+        keras2.install_if_in_use()
+        return super().run(fn, args=args, kwargs=kwargs, options=options)
 
 
 @config_lib.document
@@ -110,7 +117,14 @@ class MultiWorkerSparseSignStrategy(tf.distribute.MultiWorkerMirroredStrategy):
                          communication_options=communication_options)
         self.sparse_sign_config = config
         routing.install()
+        keras2.install_if_in_use()
         self._check_same_settings()
+
+    def run(self, fn, args=(), kwargs=None, options=None):
+        """``MultiWorkerMirroredStrategy.run``; tf_keras imported after this
+        strategy was made is routed to the vote before the step runs."""
+        keras2.install_if_in_use()
+        return super().run(fn, args=args, kwargs=kwargs, options=options)
 
     def _check_same_settings(self) -> None:
         """Fails fast, before any variable exists, when workers were started

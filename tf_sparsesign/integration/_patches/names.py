@@ -26,17 +26,27 @@ def track_variable(optimizer, variable) -> None:
     optimizer._track_variable(variable)
 
 
-def as_trackable(serialize, restore):
+def as_trackable(serialize, restore, structure):
     """A ``tf.train.Checkpoint`` dependency that saves ``serialize()``
-    (a dict of tensors) and hands the restored dict to ``restore``."""
+    (a dict of tensors) and hands the restored dict to ``restore``.
+    SavedModel export traces both into graphs (for a plain
+    ``tf.saved_model.load``, which revives no optimizer): traced, they
+    keep the structure only: ``structure()`` gives ``{key: (shape,
+    dtype)}`` without reading a value."""
     from tensorflow.python.trackable import base as trackable_base
 
     class _Saved(trackable_base.Trackable):
         def _serialize_to_tensors(self):
-            return serialize()
+            if tf.executing_eagerly():
+                return serialize()
+            # Traced for a SavedModel: the structure only (the values are
+            # written eagerly, with the SavedModel's checkpoint).
+            return {k: tf.zeros(shape, dtype)
+                    for k, (shape, dtype) in structure().items()}
 
         def _restore_from_tensors(self, restored_tensors):
-            restore(restored_tensors)
+            if tf.executing_eagerly():
+                restore(restored_tensors)
             return tf.no_op()
 
     return _Saved()

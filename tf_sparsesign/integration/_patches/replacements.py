@@ -28,9 +28,9 @@ _lock = threading.Lock()
 _installed = False
 
 
-def supported_range() -> str:
-    (a, b), (c, d) = KERAS_SUPPORTED
-    return f">={a}.{b}, <{c}.{d} (tested with {TESTED_KERAS})"
+def supported_range(supported=KERAS_SUPPORTED, tested=TESTED_KERAS) -> str:
+    (a, b), (c, d) = supported
+    return f">={a}.{b}, <{c}.{d} (tested with {tested})"
 
 
 def check_keras_version(version: str | None = None) -> None:
@@ -40,24 +40,34 @@ def check_keras_version(version: str | None = None) -> None:
         import keras
 
         version = keras.__version__
-    try:
-        found = tuple(int(p) for p in version.split(".")[:2])
-    except ValueError:
-        found = None
-    if found is None or not KERAS_SUPPORTED[0] <= found < KERAS_SUPPORTED[1]:
+    if not version_in(version, KERAS_SUPPORTED):
         raise RuntimeError(
             f"tf_sparsesign: Keras {version} is not supported; supported: "
             f"Keras {supported_range()}. (Keras 2 users: tf_keras with "
             "TF_USE_LEGACY_KERAS=1.)")
 
 
-def resolve(targets=TARGETS) -> dict:
+def version_in(version: str, supported) -> bool:
+    """``version``'s (major, minor) lies in ``supported`` = [first, last)."""
+    try:
+        found = tuple(int(p) for p in version.split(".")[:2])
+    except ValueError:
+        return False
+    return supported[0] <= found < supported[1]
+
+
+def resolve(targets=TARGETS, framework: str | None = None,
+            supported: str | None = None) -> dict:
     """``{(module, class, attribute): (class, original)}``; a missing one
-    is a RuntimeError naming it (checked before anything is replaced)."""
+    is a RuntimeError naming it (checked before anything is replaced).
+    ``framework`` ("Keras <version>") and ``supported`` (the range) go into
+    the message; default: the installed Keras 3 and its range."""
     import importlib
 
-    import keras
+    if framework is None:
+        import keras
 
+        framework = f"Keras {keras.__version__}"
     found = {}
     for module, cls_name, attr in targets:
         try:
@@ -65,10 +75,10 @@ def resolve(targets=TARGETS) -> dict:
             found[(module, cls_name, attr)] = (cls, getattr(cls, attr))
         except (ImportError, AttributeError) as exc:
             raise RuntimeError(
-                f"tf_sparsesign: Keras {keras.__version__} has no "
+                f"tf_sparsesign: {framework} has no "
                 f"{module}.{cls_name}.{attr} ({exc}); the sparse-sign vote "
-                "cannot be routed into this Keras. Supported: Keras "
-                f"{supported_range()}.") from exc
+                "cannot be routed into it. Supported: "
+                f"{supported or 'Keras ' + supported_range()}.") from exc
     return found
 
 
@@ -136,7 +146,9 @@ def _backend_apply_gradients(original, routes):
     return backend_apply_gradients
 
 
-def _save_own_variables(original, routes):
+def save_own_variables_replacement(original, routes):
+    """``save_own_variables`` that adds every replica's memory (Keras 3
+    and tf_keras alike)."""
     def save_own_variables(self, store):
         original(self, store)
         agg = routes.own_aggregator(self)
@@ -147,7 +159,9 @@ def _save_own_variables(original, routes):
     return save_own_variables
 
 
-def _load_own_variables(original, routes):
+def load_own_variables_replacement(original, routes):
+    """``load_own_variables`` that restores what
+    :func:`save_own_variables_replacement` added."""
     def load_own_variables(self, store):
         agg = routes.own_aggregator(self)
         if agg is None:
@@ -173,8 +187,8 @@ _REPLACEMENTS = {
     "_all_reduce_sum_gradients": _all_reduce_sum_gradients,
     "build": _build,
     "_backend_apply_gradients": _backend_apply_gradients,
-    "save_own_variables": _save_own_variables,
-    "load_own_variables": _load_own_variables,
+    "save_own_variables": save_own_variables_replacement,
+    "load_own_variables": load_own_variables_replacement,
     "make_train_function": _make_train_function,
 }
 
