@@ -37,6 +37,19 @@ def median_time(fn, repeat: int) -> float:
     return statistics.median(times)
 
 
+def interleaved_medians(fns: dict, repeat: int) -> dict:
+    """Median time of each function, called in turn ``repeat`` times (so a
+    change in the machine's load hits all alike), after one warm-up call."""
+    times = {name: [] for name in fns}
+    for r in range(repeat + 1):
+        for name, fn in fns.items():
+            t0 = time.perf_counter()
+            fn()
+            if r:
+                times[name].append(time.perf_counter() - t0)
+    return {name: statistics.median(t) for name, t in times.items()}
+
+
 def ms(t: float) -> str:
     return f"{t * 1e3:.2f}"
 
@@ -98,9 +111,8 @@ def fused_row(n: int, density: float, repeat: int) -> dict:
     def run(fn):
         return lambda: tf.nest.map_structure(lambda t: t.numpy(), fn())
 
-    return {"N": n, "k": k, "add": median_time(add, repeat),
-            "fused": median_time(run(fused), repeat),
-            "unfused": median_time(run(unfused), repeat)}
+    return {"N": n, "k": k, **interleaved_medians(
+        {"add": add, "fused": run(fused), "unfused": run(unfused)}, repeat)}
 
 
 def vote_row(n: int, m: int, k: int, repeat: int) -> dict:

@@ -1,11 +1,12 @@
 """Step time of SparseSignStrategy vs dense MirroredStrategy (not a test).
 
-    python benchmarks/step_time.py [--replicas 2] [--steps 20]
+    python benchmarks/step_time.py [--replicas 2] [--steps 10] [--rounds 4]
 
 One host, no network shaping: measures what the compression itself costs
 (encode, gather, vote) against the dense all-reduce, for a ~1M and a ~10M
-parameter MLP, measured side by side in one run. Prints medians and the
-ratio ours / dense (the goal is <= 1.3x).
+parameter MLP, measured side by side in one run, in alternating rounds.
+Prints medians and the ratio ours / dense (goals: <= 1.3x at ~1M, <= 1.15x
+at ~10M).
 """
 
 from __future__ import annotations
@@ -64,23 +65,37 @@ def plain_mirrored(devices):
     return strategy
 
 
-def median_step(strategy, spec, steps, batch):
-    with strategy.scope():
-        model = build(spec)
+def interleaved_medians(strategies, spec, steps, batch, rounds):
+    """Median step time of each strategy's model, trained in alternating
+    rounds of ``steps`` steps (so a change in the machine's load hits all
+    alike); the first round is warm-up."""
+    models = {}
+    for name, strategy in strategies.items():
+        with strategy.scope():
+            models[name] = build(spec)
     rng = np.random.default_rng(0)
-    n = batch * (steps + 5)
+    n = batch * steps
     x = rng.standard_normal((n, spec[0])).astype("float32")
     y = rng.integers(0, spec[2], n).astype("int32")
-    timer = StepTimer()
-    model.fit(x, y, batch_size=batch, epochs=1, shuffle=False, verbose=0,
-              callbacks=[timer.callback])
-    return statistics.median(timer.times[5:]), model.count_params()
+    times = {name: [] for name in models}
+    for r in range(rounds + 1):
+        for name, model in models.items():
+            timer = StepTimer()
+            model.fit(x, y, batch_size=batch, epochs=1, shuffle=False,
+                      verbose=0, callbacks=[timer.callback])
+            if r:
+                times[name] += timer.times[1:]
+    params = next(iter(models.values())).count_params()
+    return {name: statistics.median(t) for name, t in times.items()}, params
 
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--replicas", type=int, default=2)
-    ap.add_argument("--steps", type=int, default=20)
+    ap.add_argument("--steps", type=int, default=10,
+                    help="steps per round")
+    ap.add_argument("--rounds", type=int, default=4,
+                    help="alternating rounds per strategy (after warm-up)")
     ap.add_argument("--batch", type=int, default=64)
     ap.add_argument("--density", type=float, default=0.01)
     args = ap.parse_args()
@@ -96,12 +111,12 @@ def main():
     print("| model | params | dense ms/step | S3GD-MV ms/step | ratio |")
     print("|---|---|---|---|---|")
     for name, spec in MODELS.items():
-        dense, params = median_step(plain_mirrored(devices), spec,
-                                    args.steps, args.batch)
-        ours, _ = median_step(
-            tf_sparsesign.SparseSignStrategy(density=args.density,
-                                             devices=devices),
-            spec, args.steps, args.batch)
+        medians, params = interleaved_medians(
+            {"dense": plain_mirrored(devices),
+             "ours": tf_sparsesign.SparseSignStrategy(
+                 density=args.density, devices=devices)},
+            spec, args.steps, args.batch, args.rounds)
+        dense, ours = medians["dense"], medians["ours"]
         print(f"| {name} | {params:,} | {dense * 1e3:.1f} | "
               f"{ours * 1e3:.1f} | {ours / dense:.2f}x |", flush=True)
 

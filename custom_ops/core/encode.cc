@@ -173,9 +173,9 @@ struct Selection {
 };
 
 template <typename Bits>
-struct Candidate {
+struct Candidate {  // 8 bytes for the 32-bit formats: indices are < 2**30
   Bits key;
-  int64_t index;
+  int32_t index;
 };
 
 // Strict weak order "comes first in the top-K": larger key, then lower index.
@@ -201,7 +201,7 @@ Status NaNError(int64_t index, int64_t n) {
 // Select among an explicit candidate list (in index order): the r-th entry
 // in top-K order becomes the threshold.
 template <typename Bits>
-Threshold<Bits> ThresholdFromCandidates(std::vector<Candidate<Bits>> cands,
+Threshold<Bits> ThresholdFromCandidates(std::vector<Candidate<Bits>>& cands,
                                         int64_t r) {
   std::nth_element(cands.begin(), cands.begin() + (r - 1), cands.end(),
                    Before<Bits>);
@@ -217,13 +217,13 @@ Status DirectSelect(const typename F::Bits* x, int64_t n, int64_t k,
   for (int64_t i = 0; i < n; ++i) {
     const Bits key = x[i] & F::kMagMask;
     if (key > F::kInfKey) return NaNError(i, n);
-    if (key != 0) cands.push_back({key, i});
+    if (key != 0) cands.push_back({key, static_cast<int32_t>(i)});
   }
   const int64_t nnz = static_cast<int64_t>(cands.size());
   if (nnz <= k) {
     sel->threshold = {1, n - 1};  // every nonzero entry
   } else {
-    sel->threshold = ThresholdFromCandidates(std::move(cands), k);
+    sel->threshold = ThresholdFromCandidates(cands, k);
   }
   sel->per_chunk.assign(1, std::min(k, nnz));
   return Status::Ok();
@@ -249,7 +249,7 @@ struct Bracket {
 
 template <typename F>
 Bracket<typename F::Bits> BracketFromSample(
-    std::vector<typename F::Bits> sample, int64_t n, int64_t k) {
+    std::vector<typename F::Bits>& sample, int64_t n, int64_t k) {
   using Bits = typename F::Bits;
   const int64_t s = static_cast<int64_t>(sample.size());
   const double q = static_cast<double>(k) * s / n;
@@ -287,7 +287,7 @@ bool SampledSelect(const typename F::Bits* x, int64_t n, int64_t k,
   std::vector<Bits> sample(s);
   for (int64_t i = 0; i < s; ++i)
     sample[i] = x[i * stride + stride / 2] & F::kMagMask;
-  const Bracket<Bits> br = BracketFromSample<F>(std::move(sample), n, k);
+  const Bracket<Bits> br = BracketFromSample<F>(sample, n, k);
   const Bits hi = br.hi, lo = br.lo;
   const Bits span = static_cast<Bits>(hi - lo);
   const int64_t cap_total = br.cap_total;
@@ -302,7 +302,8 @@ bool SampledSelect(const typename F::Bits* x, int64_t n, int64_t k,
       const Bits key = x[j] & F::kMagMask;
       sc.above += key > hi;
       sc.nan |= key > F::kInfKey;
-      if (static_cast<Bits>(key - lo) <= span) sc.cands.push_back({key, j});
+      if (static_cast<Bits>(key - lo) <= span)
+        sc.cands.push_back({key, static_cast<int32_t>(j)});
     };
     for (; i + kBlock <= e; i += kBlock) {
       const BlockMasks bm = Classify<F>(x + i, hi, lo);
@@ -310,7 +311,8 @@ bool SampledSelect(const typename F::Bits* x, int64_t n, int64_t k,
       sc.nan |= bm.nan;
       for (uint64_t band = ~(bm.above | bm.below); band; band &= band - 1) {
         const int64_t j = i + LowestBit(band);
-        sc.cands.push_back({static_cast<Bits>(x[j] & F::kMagMask), j});
+        sc.cands.push_back({static_cast<Bits>(x[j] & F::kMagMask),
+                            static_cast<int32_t>(j)});
       }
       if (static_cast<int64_t>(sc.cands.size()) > cap) {
         sc.overflow = true;
@@ -340,7 +342,7 @@ bool SampledSelect(const typename F::Bits* x, int64_t n, int64_t k,
     all.reserve(ncand);
     for (const auto& sc : scans)
       all.insert(all.end(), sc.cands.begin(), sc.cands.end());
-    sel->threshold = ThresholdFromCandidates(std::move(all), k - above);
+    sel->threshold = ThresholdFromCandidates(all, k - above);
     for (int64_t c = 0; c < ch.count; ++c) {
       int64_t cnt = scans[c].above;
       for (const auto& cd : scans[c].cands)
@@ -600,6 +602,44 @@ struct FusedScan {
   std::vector<int32_t> above_codes;    // key > hi, cleared, in index order
   std::vector<Bits> above_bits;        // their sums, to undo the clearing
   std::vector<Candidate<Bits>> cands;  // lo <= key <= hi, in index order
+  std::vector<Bits> cand_bits;  // their sums: the writer needs no re-read
+};
+
+// The fused encode's working memory, kept per calling thread between calls:
+// vectors this large come fresh from mmap, and touching them cost a page
+// fault per 4 KiB on every call (a fifth of the encode at 10M entries).
+template <typename Bits>
+struct FusedScratch {
+  std::vector<FusedScan<Bits>> scans;
+  std::vector<Bits> sample;
+  std::vector<Candidate<Bits>> all;
+
+  static FusedScratch& ForThisThread(int64_t chunks) {
+    static thread_local FusedScratch scratch;
+    scratch.scans.resize(chunks);
+    for (FusedScan<Bits>& sc : scratch.scans) {
+      sc.above = 0;
+      sc.nan = sc.overflow = false;
+      sc.above_codes.clear();
+      sc.above_bits.clear();
+      sc.cands.clear();
+      sc.cand_bits.clear();
+    }
+    return scratch;
+  }
+
+  // Gives the memory back after a call that needed more than kKeepBytes.
+  void Trim() {
+    constexpr size_t kKeepBytes = size_t{64} << 20;
+    size_t bytes = sample.capacity() * sizeof(Bits) +
+                   all.capacity() * sizeof(Candidate<Bits>);
+    for (const FusedScan<Bits>& sc : scans)
+      bytes += sc.above_codes.capacity() * sizeof(int32_t) +
+               sc.above_bits.capacity() * sizeof(Bits) +
+               sc.cands.capacity() * sizeof(Candidate<Bits>) +
+               sc.cand_bits.capacity() * sizeof(Bits);
+    if (bytes > kKeepBytes) *this = FusedScratch();
+  }
 };
 
 template <typename F, typename Float>
@@ -621,20 +661,31 @@ Status AccumulateEncodeTyped(typename F::Bits* m, const Float* g, int64_t n,
   const int64_t s = std::min(n, std::clamp<int64_t>(n / 128, 4096, 65536)) /
                     kRun * kRun;
   const int64_t stride = n / (s / kRun);
-  std::vector<Bits> sample(s);
-  for (int64_t r = 0; r < s / kRun; ++r)
-    for (int64_t j = 0; j < kRun; ++j) {
-      const int64_t i = r * stride + j;
-      sample[r * kRun + j] = BitsOf<Float, Bits>(mf[i] + g[i]) & F::kMagMask;
-    }
-  const Bracket<Bits> br = BracketFromSample<F>(std::move(sample), n, k);
+  FusedScratch<Bits>& scratch = FusedScratch<Bits>::ForThisThread(ch.count);
+  struct TrimOnExit {
+    FusedScratch<Bits>& s;
+    ~TrimOnExit() { s.Trim(); }
+  } trim_on_exit{scratch};
+  std::vector<Bits>& sample = scratch.sample;
+  sample.resize(s);
+  // The runs are scattered cache misses on two arrays: in parallel.
+  const int64_t runs = s / kRun, run_tasks = std::min<int64_t>(ch.count, 16);
+  run(run_tasks, [&](int64_t tb, int64_t te) {
+    for (int64_t r = runs * tb / run_tasks; r < runs * te / run_tasks; ++r)
+      for (int64_t j = 0; j < kRun; ++j) {
+        const int64_t i = r * stride + j;
+        sample[r * kRun + j] =
+            BitsOf<Float, Bits>(mf[i] + g[i]) & F::kMagMask;
+      }
+  });
+  const Bracket<Bits> br = BracketFromSample<F>(sample, n, k);
   const Bits hi = br.hi, lo = br.lo;
   const int64_t cap_total = br.cap_total;
   // Above the bracket there are fewer than k entries when the bracket is
   // right; more means the sample misled us (stop collecting, fall back).
   const int64_t above_cap_total = k + 4096;
 
-  std::vector<FusedScan<Bits>> scans(ch.count);
+  std::vector<FusedScan<Bits>>& scans = scratch.scans;
   ForEachChunk(ch, run, [&](int64_t c) {
     FusedScan<Bits>& sc = scans[c];
     const int64_t b = ch.begin(c), e = ch.end(c);
@@ -643,6 +694,7 @@ Status AccumulateEncodeTyped(typename F::Bits* m, const Float* g, int64_t n,
     sc.above_codes.reserve(k * (e - b) / n + 1024);
     sc.above_bits.reserve(k * (e - b) / n + 1024);
     sc.cands.reserve(cap / 2);
+    sc.cand_bits.reserve(cap / 2);
     auto visit = [&](int64_t i) {  // key(m[i]) >= lo
       const Bits bits = BitsOf<Float, Bits>(mf[i]);
       const Bits key = bits & F::kMagMask;
@@ -655,7 +707,8 @@ Status AccumulateEncodeTyped(typename F::Bits* m, const Float* g, int64_t n,
         sc.above_bits.push_back(bits);
         mf[i] = Float(0);
       } else {
-        sc.cands.push_back({key, i});
+        sc.cands.push_back({key, static_cast<int32_t>(i)});
+        sc.cand_bits.push_back(bits);
       }
     };
     int64_t i = b;
@@ -686,11 +739,11 @@ Status AccumulateEncodeTyped(typename F::Bits* m, const Float* g, int64_t n,
   const bool bracketed = !nan && !overflow && above < k && k <= above + ncand;
   const bool take_all = !nan && !overflow && lo == 1 && above + ncand < k;
   if (bracketed) {
-    std::vector<Candidate<Bits>> all;
-    all.reserve(ncand);
+    std::vector<Candidate<Bits>>& all = scratch.all;
+    all.clear();
     for (const auto& sc : scans)
       all.insert(all.end(), sc.cands.begin(), sc.cands.end());
-    th = ThresholdFromCandidates(std::move(all), k - above);
+    th = ThresholdFromCandidates(all, k - above);
   } else if (take_all) {
     th = {1, n - 1};  // fewer nonzeros than k: take them all
   } else {
@@ -726,13 +779,14 @@ Status AccumulateEncodeTyped(typename F::Bits* m, const Float* g, int64_t n,
       ++pos;
     };
     size_t a = 0;
-    for (const Candidate<Bits>& cd : sc.cands) {
+    for (size_t j = 0; j < sc.cands.size(); ++j) {
+      const Candidate<Bits>& cd = sc.cands[j];
       if (!th.Selects(cd.key, cd.index)) continue;
-      const int32_t index = static_cast<int32_t>(cd.index);
+      const int32_t index = cd.index;
       for (; a < sc.above_codes.size() && (sc.above_codes[a] >> 1) < index;
            ++a)
         put(sc.above_codes[a], sc.above_bits[a]);
-      const Bits bits = BitsOf<Float, Bits>(mf[index]);
+      const Bits bits = sc.cand_bits[j];
       put((index << 1) | static_cast<int32_t>(bits >> (F::kWidth - 1)),
           bits);
       mf[index] = Float(0);

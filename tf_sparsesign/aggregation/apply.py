@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import tensorflow as tf
 
+from ..ops.step import scatter_sub
 from .state import tf_variable
 
 
@@ -63,22 +64,10 @@ class SparseSGD:
         for _, slot, local, values in _pieces(layout, update, slots):
             var = layout.variable(slot)
             step = tf.cast(values, var.dtype) * tf.cast(lr, var.dtype)
-            index = nd_index(local, var.shape)
             strategy.extended.update(
-                tf_variable(var), lambda v, i, s: v.scatter_nd_sub(i, s),
-                args=(index, step), group=False)
+                tf_variable(var), scatter_sub, args=(local, step),
+                group=False)
 
     def gradients(self, layout, update, slots, grads_and_vars) -> list:
         return []  # applied already: the optimizer has nothing left to do
 
-
-def nd_index(flat, shape) -> tf.Tensor:
-    """``[U, rank]`` indices of the flat (row-major) positions ``flat``."""
-    dims = tf.TensorShape(shape).as_list()
-    strides = [1] * len(dims)
-    for d in range(len(dims) - 2, -1, -1):
-        strides[d] = strides[d + 1] * dims[d + 1]
-    if not dims:
-        return tf.zeros([tf.size(flat), 0], flat.dtype)
-    return tf.stack([(flat // stride) % dim
-                     for stride, dim in zip(strides, dims)], axis=1)

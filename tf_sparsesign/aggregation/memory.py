@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import tensorflow as tf
 
-from .apply import nd_index
+from ..ops.step import nd_index
 from .state import components, tf_variable
 
 

@@ -18,6 +18,7 @@ import tensorflow as tf
 from ..aggregation import state as state_lib
 from ..aggregation.aggregator import build_aggregator
 from ..config import SparseSignConfig
+from ..ops import step as step_ops
 from . import _patches, state_factory
 
 JIT_WARNING = (
@@ -157,6 +158,6 @@ def _check_finite(g, variable):
     message = (f"tf_sparsesign: the gradient of variable '{name}' is not "
                "finite; no weight was updated in this step")
     if isinstance(g, tf.IndexedSlices):
-        return tf.IndexedSlices(tf.debugging.check_numerics(g.values, message),
+        return tf.IndexedSlices(step_ops.check_finite(g.values, message),
                                 g.indices, g.dense_shape)
-    return tf.debugging.check_numerics(tf.convert_to_tensor(g), message)
+    return step_ops.check_finite(g, message)

@@ -12,6 +12,9 @@ fallback.
 * :func:`packed_signs_encode` / :func:`packed_signs_vote` — signSGD-MV's
   packed signs (one ternary digit per coordinate) and the vote read
   straight from them.
+* :func:`check_finite` / :func:`scatter_sub` — the step's guard (NaN/Inf
+  in a gradient stops it) and plain SGD's write on the touched
+  coordinates.
 
 Each runs the C++ kernels compiled against the installed TensorFlow
 (:mod:`._build`, loaded by :mod:`._library`) and falls back, after one
@@ -24,9 +27,10 @@ from .fused import accumulate_encode, sparse_majority_vote
 from .packed import packed_signs_encode, packed_signs_vote
 from .rice import rice_decode, rice_encode, rice_max_words, rice_parameter
 from .sign import is_compiled, majority_vote, sparse_sign_encode
+from .step import check_finite, scatter_sub
 
 __all__ = ["sparse_sign_encode", "majority_vote", "accumulate_encode",
            "sparse_majority_vote", "rice_encode", "rice_decode",
            "rice_max_words", "rice_parameter", "packed_signs_encode",
-           "packed_signs_vote", "is_compiled",
+           "packed_signs_vote", "check_finite", "scatter_sub", "is_compiled",
            "PAD_CODE", "MAX_ELEMENTS"]

@@ -41,7 +41,7 @@ CORE_SOURCES = ("core/encode.cc", "core/vote.cc", "core/rice.cc",
 TF_SOURCES = ("tf/sparse_sign_ops.cc", "tf/sparse_sign_kernels.cc",
               "tf/aggregation_kernels.cc", "tf/rice_ops.cc",
               "tf/rice_kernels.cc", "tf/packed_ops.cc",
-              "tf/packed_kernels.cc")
+              "tf/packed_kernels.cc", "tf/step_ops.cc", "tf/step_kernels.cc")
 HEADERS = ("core/sparse_sign_core.h", "core/rice.h", "core/packed.h",
            "tf/kernel_checks.h", "tf/shape_checks.h")
 #: GPU kernels, built only when TensorFlow has CUDA and nvcc is found.
