@@ -46,10 +46,10 @@ value, for each ``--wire`` format):
 4. **Where the time goes** (an estimate): after the counters are read,
    each worker times on its own, without any collective, the pieces of a
    step at the real sizes: forward+backward of the same model, encode
-   (the fused ``accumulate_encode`` per variable, plus ``rice_encode`` for
-   ``wire=rice``), vote (``sparse_majority_vote`` over M rows of the real
+   (``check_finite`` and the fused ``accumulate_encode`` per variable, plus
+   ``rice_encode`` for ``wire=rice``), vote (``sparse_majority_vote`` over M rows of the real
    message size, or a shard's share of them, plus ``rice_decode``), apply
-   (dense: the SGD update of all variables; ours: the sparse update of the
+   (dense: the SGD update of all variables; ours: ``scatter_sub`` of the
    voted coordinates). ``comm`` = median step time - those, i.e. the
    exchange (ours) or all-reduce (dense) including waiting for peers.
 5. Prints a table with the ratios dense / ours and writes all per-worker
@@ -459,6 +459,10 @@ def summarize(rows: list[dict]) -> list[dict]:
     return out
 
 
+def _ratio(x: float) -> str:
+    return "—" if x != x else f"{x:.1f}x"  # NaN: no dense row (--no-dense)
+
+
 def format_table(summary: list[dict]) -> str:
     head = ("| method | exchange | wire | density | wire tx B/step/worker | "
             "library B/step | step median s | dense/ours bytes | "
@@ -472,8 +476,8 @@ def format_table(summary: list[dict]) -> str:
             f"{density} | "
             f"{s['wire_tx_bytes_per_step']:,.0f} | "
             f"{s['library_bytes_per_step']:,.0f} | "
-            f"{s['step_median_s']:.3f} | {s['bytes_ratio']:.1f}x | "
-            f"{s['time_ratio']:.1f}x | {s['fwd_bwd_s']:.3f} | "
+            f"{s['step_median_s']:.3f} | {_ratio(s['bytes_ratio'])} | "
+            f"{_ratio(s['time_ratio'])} | {s['fwd_bwd_s']:.3f} | "
             f"{s['encode_s']:.3f} | {s['comm_s']:.3f} | "
             f"{s['vote_s']:.3f} | {s['apply_s']:.3f} |")
     return "\n".join(lines)
@@ -735,8 +739,8 @@ def time_step_parts(args, hidden, workers, x, y) -> dict:
 
 def time_encode_vote_apply(args, grads, variables, workers) -> dict:
     """What the library does per step outside the collectives, timed with
-    its own ops: the fused error-feedback encode of every variable into one
-    global message (+ Rice encode), the sparse vote of M such rows (+ Rice
+    its own ops: the finiteness check and the fused error-feedback encode
+    of every variable into one global message (+ Rice encode), the sparse vote of M such rows (+ Rice
     decode; sharded: the M buckets of one shard), and plain SGD's sparse
     apply of the voted coordinates. M copies of this worker's message: the
     cost depends on the sizes, not on which indices were sent."""
@@ -756,6 +760,7 @@ def time_encode_vote_apply(args, grads, variables, workers) -> dict:
     def encode():
         pieces = []
         for g, memory, k, offset in zip(grads, memories, ks, offsets):
+            g = ops.check_finite(g, "gradient")  # the step's guard
             codes = ops.accumulate_encode(memory, g, k)
             pieces.append(tf.where(codes >= 0, codes + 2 * offset, codes))
         message = tf.concat(pieces, 0)
@@ -780,7 +785,7 @@ def time_encode_vote_apply(args, grads, variables, workers) -> dict:
         at = tf.searchsorted(indices, offsets + [total])
         for j, v in enumerate(flat):
             local = indices[at[j]:at[j + 1]] - offsets[j]
-            v.scatter_nd_sub(local[:, None], 1e-3 * votes[at[j]:at[j + 1]])
+            ops.scatter_sub(v, local, 1e-3 * votes[at[j]:at[j + 1]])
 
     return {"encode": median_time(encode), "vote": median_time(vote),
             "apply": median_time(apply)}

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import tensorflow as tf
 
-from ..ops.step import nd_index
+from ..ops.step import scatter_sub
 from .state import components, tf_variable
 
 
@@ -56,11 +56,12 @@ class ErrorFeedback:
             pending[slot] = tf.reshape(tf.tensor_scatter_nd_update(
                 tf.reshape(residual, [-1]), index,
                 tf.cast(values, residual.dtype)), tf.shape(residual))
-        else:  # fused: the memory was written in place
-            tf.raw_ops.ResourceScatterNdUpdate(
-                ref=tf_variable(memory).handle,
-                indices=nd_index(index[:, 0], memory.shape),
-                updates=tf.cast(values, memory.dtype))
+        else:  # fused: written in place, these entries cleared to 0
+            # 0 - (-v) is v exactly; TF's scatter update would instead
+            # switch the memory to copy-on-read (every later read and
+            # in-place encode of it would copy it whole)
+            scatter_sub(tf_variable(memory), local,
+                        -tf.cast(values, memory.dtype))
 
     def commit(self, pending: dict, after) -> None:
         """Writes the residuals once ``after`` (the gathered step) exists."""
