@@ -11,7 +11,8 @@ Entry points:
 * :class:`SparseSignStrategy` — one host, several devices (MirroredStrategy).
 * :class:`MultiWorkerSparseSignStrategy` — several hosts (TF_CONFIG).
 * :class:`SparseSignOptimizer` — wraps any Keras optimizer, any strategy.
-* :class:`SparseSignConfig` — the settings all three take.
+* :class:`SparseSignConfig` — the settings all three take;
+  :data:`VOTE_MODES` — the vote rules ``vote=`` accepts.
 * :class:`CommunicationLogger` — bytes sent vs dense in fit logs/TensorBoard.
 * :class:`BackupAndRestore` — per-worker backups keeping each worker's
   error-feedback memory.
@@ -21,7 +22,7 @@ Entry points:
 from . import ops, policy
 from ._version import __version__
 from .accounting import communication_stats
-from .config import SparseSignConfig
+from .config import VOTE_MODES, SparseSignConfig
 from .integration.callbacks import BackupAndRestore, CommunicationLogger
 from .integration.optimizer import SparseSignOptimizer
 from .integration.strategy import (MultiWorkerSparseSignStrategy,
@@ -31,5 +32,6 @@ from .ops import majority_vote, sparse_sign_encode
 __all__ = ["__version__", "ops", "policy", "sparse_sign_encode",
            "majority_vote", "SparseSignStrategy",
            "MultiWorkerSparseSignStrategy", "SparseSignOptimizer",
-           "SparseSignConfig", "CommunicationLogger", "BackupAndRestore",
+           "SparseSignConfig", "VOTE_MODES", "CommunicationLogger",
+           "BackupAndRestore",
            "communication_stats"]

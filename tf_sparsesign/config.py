@@ -44,11 +44,18 @@ SETTINGS_DOC = """\
         ``"topk_values"`` (top-K SGD with error feedback, sending values;
         the mean of what was sent is applied) and ``"random_k"`` (K random
         coordinates' signs, voted).
-      vote: how the sign methods combine the rows: ``"plain"`` majority
-        vote (default) or ``"weighted"`` (signSGD-FV, Park & Lee, ISIT
-        2024): each row weighted by ``clip(1 + log((agree + 1) /
-        (disagree + 1)), 0, 5)`` from how often its signs agreed with past
-        votes.
+      vote: how the sign methods combine the rows (:data:`VOTE_MODES`):
+        ``"plain"`` majority vote (default); ``"fd"``, the defense for
+        untrusted workers: each row weighted by the clipped log-likelihood
+        ratio of its signs being right, scored against the other rows'
+        plain vote with a decaying memory (``clip(log((right + 1) /
+        (wrong + 1)), -2, 2)``), so a worker that is wrong more often than
+        right gets a negative weight and its flipped signs count the right
+        way; ``"fv"``, signSGD-FV (Park, Poor & Lee, ISIT 2024) with the
+        authors' weights ``clip(log((1 - p) / p), -10, 10)``, ``p`` a row's
+        disagreement with past votes, after 100 plain steps; and the older
+        ``"weighted"`` (``clip(1 + log((agree + 1) / (disagree + 1)), 0,
+        5)``, never negative).
       seed: seed of ``random_k``'s coordinate choice (default 0).
       adversary: **test/experiment hook only** (default None), e.g. a
         :class:`tf_sparsesign.experiments.Adversary` making chosen replicas
@@ -135,9 +142,12 @@ class SparseSignConfig:
 FIELDS = tuple(f.name for f in dataclasses.fields(SparseSignConfig))
 #: The settings every worker must share (all but the experiment hook).
 SHARED = tuple(name for name in FIELDS if name != "adversary")
+#: The vote rules ``vote=`` accepts (one file each in
+#: ``aggregation/combine/``).
+VOTE_MODES = tuple(registry.VOTES)
 #: Settings chosen from a fixed set, and the names each accepts.
 CHOICES = {"on_invalid": ("raise", "drop"), "wire": tuple(registry.CODECS),
-           "method": tuple(registry.METHODS), "vote": tuple(registry.VOTES)}
+           "method": tuple(registry.METHODS), "vote": VOTE_MODES}
 
 
 def mismatch_message(values, mine: int, config: SparseSignConfig) -> str:

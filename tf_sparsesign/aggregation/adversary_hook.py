@@ -2,18 +2,41 @@
 
 The aggregation calls an *adversary* at the points a replica could send
 something other than the truth; by default :data:`HONEST`, which changes
-nothing. An experiment passes its own object with the same three methods
+nothing. An experiment passes its own object with the same methods
 (``tf_sparsesign.experiments.Adversary`` is one); the library never
 imports experiment code.
+
+The hook:
+
+* ``bind(message_words) -> hook`` (optional) — called once when the
+  aggregation is built, inside the strategy's scope, with the length of
+  the coded message (int32 words). Returns the object the aggregation
+  calls from then on; an adversary that keeps state between steps (a step
+  counter, a buffer of delayed messages) creates its variables here.
+* ``corrupt_selection(codes, values, num_elements, dense)`` — the step's
+  codes (int32 ``[k]``, global index space), values (float32 ``[k]`` or
+  None) as sent. ``dense`` is a zero-argument callable returning this
+  replica's error-accumulated gradient in the global index space (float32
+  ``[num_elements]``), for adversaries that need magnitudes; it is only
+  built when called.
+* ``corrupt_message(words, codec, num_elements)`` — the coded words.
+* ``corrupt_gradients(grads)`` — dense gradients (the dense baseline).
 """
 
 from __future__ import annotations
+
+import tensorflow as tf
 
 
 class Honest:
     """The default adversary hook: every replica sends what it computed."""
 
-    def corrupt_selection(self, codes, values, num_elements: int):
+    def bind(self, message_words: int) -> "Honest":
+        """Nothing to create: the hook itself."""
+        return self
+
+    def corrupt_selection(self, codes, values, num_elements: int,
+                          dense=None):
         """The step's codes (global index space) and values, as sent."""
         return codes, values
 
@@ -27,3 +50,23 @@ class Honest:
 
 
 HONEST = Honest()
+
+
+def bind(adversary, message_words: int):
+    """``adversary.bind(message_words)``, or ``adversary`` itself for a
+    hook without ``bind``; :data:`HONEST` for None."""
+    adversary = HONEST if adversary is None else adversary
+    binder = getattr(adversary, "bind", None)
+    return binder(int(message_words)) if binder else adversary
+
+
+def dense_view(sizes, pieces: dict):
+    """A zero-argument callable: the variables' ``pieces`` (slot -> tensor)
+    laid end to end in the global index space as float32, zeros for slots
+    without a piece."""
+    def build():
+        return tf.concat([
+            tf.cast(tf.reshape(pieces[slot], [-1]), tf.float32)
+            if slot in pieces else tf.zeros([n], tf.float32)
+            for slot, n in enumerate(sizes)], 0)
+    return build

@@ -33,7 +33,7 @@ from ..config import SparseSignConfig
 from ..constants import PAD_CODE
 from . import memory as memory_lib
 from . import registry
-from .adversary_hook import HONEST
+from . import adversary_hook
 from .dense import DenseAggregator
 from .framing import SettingsFrame
 from .layout import Layout
@@ -62,7 +62,8 @@ class Aggregator:
         self.combiner = registry.load(rule)(state, state.num_replicas, n)
         self.frame = SettingsFrame(config, config.fingerprint(layout.sizes,
                                                               self.ks))
-        self.adversary = config.adversary or HONEST
+        self.adversary = adversary_hook.bind(config.adversary,
+                                             self.codec.words)
         self.dense_bytes = policy.dense_ring_bytes(n, state.num_replicas)
 
     def aggregate(self, grads_and_vars):
@@ -85,16 +86,17 @@ class Aggregator:
     def encode(self, present):
         """This replica's message and the ``(slot, residual)`` pairs its
         memory keeps."""
-        codes, values, residuals = [], [], []
+        codes, values, residuals, sent_from = [], [], [], {}
         for _, slot, g in present:
-            chosen = self.selector.select(self.memory.add(slot, g),
-                                          self.ks[slot], slot,
-                                          self.memory.keeps_residual)
+            sent_from[slot] = self.memory.add(slot, g)
+            chosen = self.selector.select(sent_from[slot], self.ks[slot],
+                                          slot, self.memory.keeps_residual)
             codes.append(self.layout.to_global(chosen.codes, slot))
             values.append(chosen.values)
             residuals.append((slot, chosen.residual))
         codes, values = self.adversary.corrupt_selection(
-            tf.concat(codes, 0), _concat_or_none(values), self.layout.total)
+            tf.concat(codes, 0), _concat_or_none(values), self.layout.total,
+            adversary_hook.dense_view(self.layout.sizes, sent_from))
         words = self.adversary.corrupt_message(
             self.codec.encode(codes, values), self.codec.name,
             self.layout.total)

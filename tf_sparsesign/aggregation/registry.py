@@ -25,6 +25,8 @@ CODECS = {
 VOTES = {
     "plain": "combine.majority:MajorityVote",
     "weighted": "combine.weighted:WeightedVote",
+    "fv": "combine.fv:FederatedVote",
+    "fd": "combine.fd:FederatedDefense",
 }
 #: How value-sending methods (``topk_values``) combine: whatever ``vote``.
 VALUES_COMBINER = "combine.mean_values:MeanOfValues"

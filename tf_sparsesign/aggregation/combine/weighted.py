@@ -6,7 +6,7 @@ from __future__ import annotations
 import tensorflow as tf
 
 from ..state import tf_variable
-from . import vote
+from . import row_signs, vote
 
 #: Upper bound of the reliability weight.
 WEIGHT_MAX = 5.0
@@ -41,9 +41,7 @@ class WeightedVote:
         return votes, dropped
 
     def _update_reliability(self, codes, votes):
-        live = codes >= 0  # invalid rows may hold garbage: clamp the index
-        index = tf.clip_by_value(codes // 2, 0, self.num_elements - 1)
-        sign = tf.cast(1 - 2 * (codes % 2), tf.float32)
+        live, index, sign = row_signs(codes, self.num_elements)
         product = tf.gather(votes, index) * sign
         self.agree.assign_add(tf.reduce_sum(
             tf.cast(live & (product > 0), tf.float32), 1))

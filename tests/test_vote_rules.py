@@ -1,0 +1,187 @@
+"""Vote rules (``vote=``): exact semantics against NumPy, and what each rule
+does with a sign flipper, on small hand-made rows."""
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+import tf_sparsesign
+from tf_sparsesign import config as config_lib
+from tf_sparsesign.aggregation import registry
+from tf_sparsesign.aggregation.combine import fd as fd_lib
+from tf_sparsesign.aggregation.combine import fv as fv_lib
+
+
+class FakeState:
+    """The part of AggregatorState a vote rule uses."""
+
+    def tracked(self, name, shape=(), dtype="int64"):
+        return tf.Variable(tf.zeros(shape, dtype), name=name)
+
+
+def rule(name, m, n):
+    return registry.load(registry.VOTES[name])(FakeState(), m, n)
+
+
+def encode(signs):
+    """Rows of ternary signs [M, N] -> codes [M, k] (padded with -1)."""
+    rows = [[(i << 1) | int(s < 0) for i, s in enumerate(r) if s]
+            for r in signs]
+    k = max(1, max(len(r) for r in rows))
+    return np.array([r + [-1] * (k - len(r)) for r in rows], np.int32)
+
+
+def synthetic_rows(rng, truth, m, flippers=(), randoms=(), keep=0.3,
+                   noise=0.25):
+    """Each row sends a random ``keep`` share of the coordinates, each sign
+    right with probability 1 - noise; flippers invert theirs, randoms send
+    coin flips."""
+    n = len(truth)
+    out = np.zeros((m, n), np.int64)
+    for r in range(m):
+        sent = rng.random(n) < keep
+        s = np.where(rng.random(n) < noise, -truth, truth)
+        if r in flippers:
+            s = -s
+        if r in randoms:
+            s = rng.choice([-1, 1], n)
+        out[r] = np.where(sent, s, 0)
+    return out
+
+
+def test_vote_modes_are_the_registry_and_public():
+    assert tf_sparsesign.VOTE_MODES == tuple(registry.VOTES)
+    assert {"plain", "weighted", "fv", "fd"} <= set(tf_sparsesign.VOTE_MODES)
+    for mode in tf_sparsesign.VOTE_MODES:
+        assert tf_sparsesign.SparseSignConfig(vote=mode).vote == mode
+    with pytest.raises(ValueError, match=r"vote must be one of \("):
+        tf_sparsesign.SparseSignConfig(vote="median")
+    assert "fd" in config_lib.SETTINGS_DOC and "fv" in config_lib.SETTINGS_DOC
+
+
+# -- fd ----------------------------------------------------------------------
+
+def fd_weights_numpy(products, shared, steps):
+    m = len(products)
+    rho = products / np.maximum(shared, 1.0)
+    np.fill_diagonal(rho, 0.0)
+    w = np.ones(m)
+    for _ in range(fd_lib.ROUNDS):
+        score = (rho * w[None, :]).sum(1)
+        typical = np.median(score)
+        w = np.clip(score / (typical if typical > 0 else 1.0), -1, 1)
+    w = np.round(w / fd_lib.QUANTUM) * fd_lib.QUANTUM
+    if not (typical > 0 and steps >= fd_lib.WARMUP_STEPS):
+        w = np.ones(m)
+    return w.astype(np.float32)
+
+
+def weighted_vote_numpy(signs, w):
+    tally = np.zeros(signs.shape[1], np.float32)
+    for r in range(len(signs)):          # float32, in row order
+        tally = tally + np.float32(w[r]) * signs[r].astype(np.float32)
+    return np.sign(tally)
+
+
+def test_fd_matches_numpy_step_by_step():
+    rng = np.random.default_rng(0)
+    m, n = 5, 40
+    fd = rule("fd", m, n)
+    assert fd.stride == 1
+    products, shared = np.zeros((m, m)), np.zeros((m, m))
+    for step in range(fd_lib.WARMUP_STEPS + 6):
+        truth = rng.choice([-1, 1], n)
+        signs = synthetic_rows(rng, truth, m, flippers=(1,), keep=0.5)
+        want_w = fd_weights_numpy(products, shared, step)
+        np.testing.assert_allclose(fd.weights().numpy(), want_w)
+        votes, dropped = fd.combine(tf.constant(encode(signs)), None,
+                                    "raise")
+        np.testing.assert_array_equal(votes.numpy(),
+                                      weighted_vote_numpy(signs, want_w))
+        assert int(dropped) == 0
+        products += signs @ signs.T
+        shared += np.abs(signs) @ np.abs(signs).T
+        np.testing.assert_array_equal(fd.products.numpy(), products)
+        np.testing.assert_array_equal(fd.shared.numpy(), shared)
+
+
+def test_fd_turns_a_flipper_around_and_mutes_random_signs():
+    rng = np.random.default_rng(1)
+    m, n = 8, 400
+    fd = rule("fd", m, n)
+    for _ in range(fd_lib.WARMUP_STEPS + 10):
+        truth = rng.choice([-1, 1], n)
+        signs = synthetic_rows(rng, truth, m, flippers=(0, 1, 2),
+                               randoms=(3,))
+        used = fd.weights().numpy()
+        votes, _ = fd.combine(tf.constant(encode(signs)), None, "raise")
+    w = fd.weights().numpy()
+    np.testing.assert_array_equal(w[:3], [-1, -1, -1])  # turned around
+    assert abs(w[3]) < 0.25                             # nearly muted
+    assert np.all(w[4:] > 0.75)                         # honest
+    # The last vote, with 3 of 8 flipping, is right about as often as a
+    # vote that knew who flips and who guesses; the plain vote is not.
+    def right(v):
+        return (v == truth).mean()
+    oracle = weighted_vote_numpy(signs, [-1, -1, -1, 0, 1, 1, 1, 1])
+    assert right(votes.numpy()) > right(oracle) - 0.02
+    assert right(np.sign(signs.sum(0))) < right(oracle) - 0.15
+    np.testing.assert_array_equal(votes.numpy(),
+                                  weighted_vote_numpy(signs, used))
+
+
+def test_fd_samples_every_stride_th_coordinate_of_large_models():
+    fd = rule("fd", 8, 3_000_000)
+    assert fd.stride == 46 and fd.width == 65_218
+    codes = tf.constant([[(0 << 1), (46 << 1) | 1, (47 << 1)]] * 2 +
+                        [[-1, -1, -1]] * 6, tf.int32)
+    products, shared = fd.correlate(codes)
+    # Rows 0 and 1 share indices 0 and 46 (index 47 is not sampled).
+    assert products.numpy()[0, 1] == 2 and shared.numpy()[0, 1] == 2
+    assert shared.numpy()[0, 0] == 2 and shared.numpy()[2, 2] == 0
+
+
+def test_fd_ignores_rows_the_vote_rejects():
+    fd = rule("fd", 3, 10)
+    codes = tf.constant([[2, 4], [2, 4], [4, 2]], tf.int32)  # row 2: unsorted
+    votes, dropped = fd.combine(codes, None, "drop")
+    assert int(dropped) == 1
+    assert fd.shared.numpy()[2].sum() == 0 and fd.shared.numpy()[0, 1] == 2
+
+
+# -- fv ----------------------------------------------------------------------
+
+def test_fv_matches_the_authors_weights_after_the_warmup():
+    rng = np.random.default_rng(2)
+    m, n = 4, 30
+    fv = rule("fv", m, n)
+    right, sent = np.zeros(m), np.zeros(m)
+    for step in range(fv_lib.WARMUP_STEPS + 3):
+        signs = synthetic_rows(rng, rng.choice([-1, 1], n), m,
+                               flippers=(0,), keep=0.4)
+        q = right / (sent + fv_lib.EPS)
+        llr = np.log((q + fv_lib.EPS) / (1 - q + fv_lib.EPS))
+        want = (np.ones(m) if step < fv_lib.WARMUP_STEPS else
+                np.clip(llr, -fv_lib.MAX_LLR, fv_lib.MAX_LLR))
+        np.testing.assert_allclose(fv.weights().numpy(), want, rtol=1e-5)
+        votes, _ = fv.combine(tf.constant(encode(signs)), None, "raise")
+        v = votes.numpy()
+        np.testing.assert_array_equal(
+            v, weighted_vote_numpy(signs, want.astype(np.float32)))
+        right += ((signs != 0) & (signs == v[None, :])).sum(1)
+        sent += (signs != 0).sum(1)
+    np.testing.assert_array_equal(fv.right.numpy(), right)
+    np.testing.assert_array_equal(fv.sent.numpy(), sent)
+
+
+def test_fv_weights_go_negative_for_a_row_that_is_mostly_wrong():
+    fv = rule("fv", 3, 4)
+    fv.right.assign([90.0, 10.0, 50.0])
+    fv.sent.assign([100.0, 100.0, 100.0])
+    fv.steps.assign(fv_lib.WARMUP_STEPS)
+    w = fv.weights().numpy()
+    np.testing.assert_allclose(w, [np.log(9), -np.log(9), 0.0], atol=1e-4)
+    # Row 1's flipped sign now counts for the majority's direction.
+    codes = tf.constant([[0], [1], [-1]], tf.int32)   # +1 and a flipped -1
+    votes, _ = fv.combine(codes, None, "raise")
+    assert votes.numpy()[0] == 1
