@@ -25,6 +25,9 @@ class ErrorFeedback:
         """``e = memory + g`` (in the gradient's dtype)."""
         return tf.cast(tf_variable(self._memories[slot]), g.dtype) + g
 
+    def after_vote(self, update):
+        return update
+
     def commit(self, residuals, after: tf.Tensor) -> None:
         """Writes ``(slot, residual)`` pairs once ``after`` exists."""
         with tf.control_dependencies([after]):
@@ -41,10 +44,44 @@ class NoMemory:
     def add(self, slot: int, g: tf.Tensor) -> tf.Tensor:
         return g
 
+    def after_vote(self, update):
+        return update
+
     def commit(self, residuals, after: tf.Tensor) -> None:
         pass
 
 
-def make(memories) -> ErrorFeedback | NoMemory:
+class Tracker:
+    """EF21-style (pilot): a shared estimate ``h`` of the gradient; each
+    replica sends the top-K signs of ``g - h``, and ``h <- h + step *
+    vote``; the update applied is ``h``."""
+
+    keeps_residual = False
+
+    def __init__(self, memories, layout, step: float):
+        self._memories = memories
+        self._layout = layout
+        self._step = float(step)
+
+    def add(self, slot: int, g: tf.Tensor) -> tf.Tensor:
+        return g - tf.cast(tf_variable(self._memories[slot]), g.dtype)
+
+    def commit(self, residuals, after: tf.Tensor) -> None:
+        pass
+
+    def after_vote(self, update):
+        pieces = []
+        for slot, memory in enumerate(self._memories):
+            start, n = self._layout.offsets[slot], self._layout.sizes[slot]
+            piece = tf.reshape(update[start:start + n], memory.shape)
+            memory.assign_add(self._step * tf.cast(piece, memory.dtype))
+            pieces.append(tf.reshape(tf.cast(tf_variable(memory),
+                                             tf.float32), [-1]))
+        return tf.concat(pieces, 0)
+
+
+def make(memories, layout=None, tracker_step: float = 0.0):
     """Error feedback when there are memories, else none."""
+    if memories and tracker_step:
+        return Tracker(memories, layout, tracker_step)
     return ErrorFeedback(memories) if memories else NoMemory()

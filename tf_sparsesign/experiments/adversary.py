@@ -52,11 +52,13 @@ import dataclasses
 import math
 import statistics
 
-from .hostile import DENSE_MODES, HostileReplicas
+# No TensorFlow here (the commands' argument parsing reads MODES); the
+# hook itself is in .hostile, imported by bind().
 
 MODES = ("signflip", "random", "topflip", "collude", "lie", "stale",
          "alternate", "garbage")
-__all__ = ["Adversary", "MODES", "DENSE_MODES"]
+#: Modes the dense baseline supports.
+DENSE_MODES = ("signflip", "random", "alternate", "garbage")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -107,6 +109,11 @@ class Adversary:
         if self.z is not None and not math.isfinite(float(self.z)):
             raise ValueError(f"Adversary z must be finite, got {self.z}")
 
+    @property
+    def dense_modes(self) -> tuple:
+        """The modes the dense baseline supports (:data:`DENSE_MODES`)."""
+        return DENSE_MODES
+
     def z_for(self, num_replicas: int) -> float:
         """``"lie"``'s ``z`` with ``num_replicas`` workers: the given ``z``,
         or Baruch et al.'s ``z_max`` (0 when it would be negative)."""
@@ -123,4 +130,6 @@ class Adversary:
         """The hook the aggregation calls (the aggregation's ``bind``):
         creates the per-replica step counter (and the delay buffer of
         ``"stale"``) in the current strategy scope."""
+        from .hostile import HostileReplicas
+
         return HostileReplicas(self, message_words)

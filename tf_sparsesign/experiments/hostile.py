@@ -15,9 +15,6 @@ import math
 import tensorflow as tf
 
 from .. import ops
-
-#: Modes the dense baseline supports.
-DENSE_MODES = ("signflip", "random", "alternate", "garbage")
 _SELECTION_MODES = ("signflip", "random", "topflip", "collude", "lie",
                     "alternate")
 
@@ -91,9 +88,10 @@ class HostileReplicas:
 
     def corrupt_gradients(self, grads):
         mode = self.adversary.mode
-        if mode not in DENSE_MODES:
+        if mode not in self.adversary.dense_modes:
             raise ValueError(f"Adversary mode {mode!r} has no dense form; "
-                             f"the dense baseline supports {DENSE_MODES}")
+                             "the dense baseline supports "
+                             f"{self.adversary.dense_modes}")
         me = self._me()
         out = [tf.where(me, self._bad_gradient(g), g) for g in grads]
         with tf.control_dependencies(out):
