@@ -220,6 +220,7 @@ def _train_against(adversary, vote, dense=False, steps=60):
     return float(np.abs(model.get_weights()[0] - w_true).mean()), model
 
 
+@pytest.mark.filterwarnings("ignore:tf_sparsesign. vote='weighted'")
 def test_weighted_vote_learns_to_ignore_sign_flippers():
     flippers = Adversary("signflip", replicas=(0, 1))
     err_plain, _ = _train_against(flippers, "plain")

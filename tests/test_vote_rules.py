@@ -9,7 +9,6 @@ import tf_sparsesign
 from tf_sparsesign import config as config_lib
 from tf_sparsesign.aggregation import registry
 from tf_sparsesign.aggregation.combine import fd as fd_lib
-from tf_sparsesign.aggregation.combine import fv as fv_lib
 
 
 class FakeState:
@@ -51,12 +50,15 @@ def synthetic_rows(rng, truth, m, flippers=(), randoms=(), keep=0.3,
 
 def test_vote_modes_are_the_registry_and_public():
     assert tf_sparsesign.VOTE_MODES == tuple(registry.VOTES)
-    assert {"plain", "weighted", "fv", "fd"} <= set(tf_sparsesign.VOTE_MODES)
-    for mode in tf_sparsesign.VOTE_MODES:
+    assert tf_sparsesign.VOTE_MODES == ("plain", "weighted", "fd")
+    for mode in ("plain", "fd"):
         assert tf_sparsesign.SparseSignConfig(vote=mode).vote == mode
+    with pytest.warns(FutureWarning, match="vote='weighted' is deprecated"):
+        assert tf_sparsesign.SparseSignConfig(vote="weighted").vote == \
+            "weighted"
     with pytest.raises(ValueError, match=r"vote must be one of \("):
-        tf_sparsesign.SparseSignConfig(vote="median")
-    assert "fd" in config_lib.SETTINGS_DOC and "fv" in config_lib.SETTINGS_DOC
+        tf_sparsesign.SparseSignConfig(vote="fv")
+    assert '"fd"' in config_lib.SETTINGS_DOC
 
 
 # -- fd ----------------------------------------------------------------------
@@ -147,41 +149,3 @@ def test_fd_ignores_rows_the_vote_rejects():
     votes, dropped = fd.combine(codes, None, "drop")
     assert int(dropped) == 1
     assert fd.shared.numpy()[2].sum() == 0 and fd.shared.numpy()[0, 1] == 2
-
-
-# -- fv ----------------------------------------------------------------------
-
-def test_fv_matches_the_authors_weights_after_the_warmup():
-    rng = np.random.default_rng(2)
-    m, n = 4, 30
-    fv = rule("fv", m, n)
-    right, sent = np.zeros(m), np.zeros(m)
-    for step in range(fv_lib.WARMUP_STEPS + 3):
-        signs = synthetic_rows(rng, rng.choice([-1, 1], n), m,
-                               flippers=(0,), keep=0.4)
-        q = right / (sent + fv_lib.EPS)
-        llr = np.log((q + fv_lib.EPS) / (1 - q + fv_lib.EPS))
-        want = (np.ones(m) if step < fv_lib.WARMUP_STEPS else
-                np.clip(llr, -fv_lib.MAX_LLR, fv_lib.MAX_LLR))
-        np.testing.assert_allclose(fv.weights().numpy(), want, rtol=1e-5)
-        votes, _ = fv.combine(tf.constant(encode(signs)), None, "raise")
-        v = votes.numpy()
-        np.testing.assert_array_equal(
-            v, weighted_vote_numpy(signs, want.astype(np.float32)))
-        right += ((signs != 0) & (signs == v[None, :])).sum(1)
-        sent += (signs != 0).sum(1)
-    np.testing.assert_array_equal(fv.right.numpy(), right)
-    np.testing.assert_array_equal(fv.sent.numpy(), sent)
-
-
-def test_fv_weights_go_negative_for_a_row_that_is_mostly_wrong():
-    fv = rule("fv", 3, 4)
-    fv.right.assign([90.0, 10.0, 50.0])
-    fv.sent.assign([100.0, 100.0, 100.0])
-    fv.steps.assign(fv_lib.WARMUP_STEPS)
-    w = fv.weights().numpy()
-    np.testing.assert_allclose(w, [np.log(9), -np.log(9), 0.0], atol=1e-4)
-    # Row 1's flipped sign now counts for the majority's direction.
-    codes = tf.constant([[0], [1], [-1]], tf.int32)   # +1 and a flipped -1
-    votes, _ = fv.combine(codes, None, "raise")
-    assert votes.numpy()[0] == 1

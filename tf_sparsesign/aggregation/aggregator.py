@@ -53,11 +53,15 @@ class Aggregator:
         n, k = layout.total, sum(self.ks)
         with_values = registry.sends_values(config.method)
         self.memory = memory_lib.make(state.memories, layout,
-                                      config.tracker_step)
+                                      config.tracker_step, state.factory,
+                                      config.ef_momentum)
         self.selector = registry.load(registry.METHODS[config.method])(
             config.seed)
+        width = getattr(self.selector, "width", lambda k_l, n_l: k_l)
         self.codec = registry.load(registry.CODECS[config.wire])(
-            n, k, with_values)
+            n, sum(width(k_l, n_l) for k_l, n_l in zip(self.ks,
+                                                       layout.sizes)),
+            with_values)
         rule = (registry.VALUES_COMBINER if with_values else
                 registry.VOTES[config.vote])
         self.combiner = registry.load(rule)(state, state.num_replicas, n)

@@ -26,7 +26,6 @@ CODECS = {
 VOTES = {
     "plain": "combine.majority:MajorityVote",
     "weighted": "combine.weighted:WeightedVote",
-    "fv": "combine.fv:FederatedVote",
     "fd": "combine.fd:FederatedDefense",
 }
 #: ``step_scale=``: what multiplies the combined update (pilot).

@@ -22,6 +22,9 @@ class WarmupTopKSigns:
             synchronization=tf.VariableSynchronization.ON_READ,
             aggregation=tf.VariableAggregation.ONLY_FIRST_REPLICA)
 
+    def width(self, k: int, n: int) -> int:
+        return min(n, FACTOR * k)
+
     def select(self, e, k: int, slot: int, keep_residual: bool) -> Selection:
         n = int(e.shape.num_elements())
         big = min(n, FACTOR * k)
