@@ -96,11 +96,6 @@ class SparseSignConfig:
     method: str = "sign_vote"
     vote: str = "plain"
     seed: int = 0
-    step_scale: str = "none"
-    tracker_step: float = 0.0
-    ef_momentum: float = 0.0
-    allocation: str = "size"
-    warmup_steps: int = 0
     adversary: Any = None
 
     def __post_init__(self):
@@ -161,9 +156,7 @@ SHARED = tuple(name for name in FIELDS if name != "adversary")
 #: ``aggregation/combine/``).
 VOTE_MODES = tuple(registry.VOTES)
 #: Settings chosen from a fixed set, and the names each accepts.
-CHOICES = {"step_scale": ("none", "agreement"),
-           "allocation": ("size", "sqrt"),
-           "on_invalid": ("raise", "drop"), "wire": tuple(registry.CODECS),
+CHOICES = {"on_invalid": ("raise", "drop"), "wire": tuple(registry.CODECS),
            "method": tuple(registry.METHODS), "vote": VOTE_MODES}
 
 

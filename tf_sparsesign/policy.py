@@ -109,29 +109,6 @@ def allocate(sizes: Sequence[int], density: Density | None = 0.01,
     return [min(s, math.ceil(d * s)) for s in sizes]
 
 
-def spread_sqrt(sizes: Sequence[int], total: int) -> list[int]:
-    """``total`` entries spread over tensors in proportion to
-    ``sqrt(n_l)`` (largest remainders, each at most its size; pilot)."""
-    sizes = [int(s) for s in sizes]
-    total = min(int(total), sum(sizes))
-    ks = [min(1, s) for s in sizes]
-    left = total - sum(ks)
-    while left > 0:
-        open_ = [i for i, s in enumerate(sizes) if ks[i] < s]
-        roots = sum(math.sqrt(sizes[i]) for i in open_)
-        exact = {i: left * math.sqrt(sizes[i]) / roots for i in open_}
-        add = {i: min(sizes[i] - ks[i], math.floor(exact[i]))
-               for i in open_}
-        if not any(add.values()):
-            for i in sorted(open_, key=lambda i: -exact[i])[:left]:
-                ks[i] += 1
-            break
-        for i, a in add.items():
-            ks[i] += a
-        left = total - sum(ks)
-    return ks
-
-
 def bits_dense(n: int) -> int:
     """Bits of one worker's dense fp32 gradient."""
     return 32 * int(n)

@@ -52,20 +52,14 @@ class Aggregator:
         self.ks = list(ks)
         n, k = layout.total, sum(self.ks)
         with_values = registry.sends_values(config.method)
-        self.memory = memory_lib.make(state.memories, layout,
-                                      config.tracker_step, state.factory,
-                                      config.ef_momentum)
+        self.memory = memory_lib.make(state.memories)
         self.selector = registry.load(registry.METHODS[config.method])(
             config.seed)
-        width = getattr(self.selector, "width", lambda k_l, n_l: k_l)
         self.codec = registry.load(registry.CODECS[config.wire])(
-            n, sum(width(k_l, n_l) for k_l, n_l in zip(self.ks,
-                                                       layout.sizes)),
-            with_values)
+            n, k, with_values)
         rule = (registry.VALUES_COMBINER if with_values else
                 registry.VOTES[config.vote])
         self.combiner = registry.load(rule)(state, state.num_replicas, n)
-        self.scale = registry.load(registry.SCALES[config.step_scale])(n)
         self.frame = SettingsFrame(config, config.fingerprint(layout.sizes,
                                                               self.ks))
         self.adversary = adversary_hook.bind(config.adversary,
@@ -86,7 +80,6 @@ class Aggregator:
         codes, values, dropped = self.decode(rows)                # 3
         update, malformed = self.combiner.combine(                # 4
             codes, values, self.config.on_invalid)
-        update = self.memory.after_vote(self.scale(update, codes))
         self._count(message, rows, dropped + malformed)
         return self.layout.split(update, present, grads_and_vars)  # 5
 
@@ -162,8 +155,6 @@ def build_aggregator(config: SparseSignConfig, variables, num_replicas: int,
     layout.check_index_space()
     ks = policy.allocate(layout.sizes, config.density, config.k,
                          num_replicas)
-    if config.allocation == "sqrt":
-        ks = policy.spread_sqrt(layout.sizes, sum(ks))
     policy.warn_if_wasteful(layout.sizes, ks)
     state = AggregatorState(factory, variables, num_replicas,
                             config.error_feedback)

@@ -15,7 +15,6 @@ METHODS = {
     "sign_vote": "select.topk_signs:TopKSigns",
     "topk_values": "select.topk_values:TopKValues",
     "random_k": "select.random_k:RandomK",
-    "warmup_signs": "select.warmup:WarmupTopKSigns",
 }
 #: ``wire=``: how a message is written as int32 words.
 CODECS = {
@@ -27,11 +26,6 @@ VOTES = {
     "plain": "combine.majority:MajorityVote",
     "weighted": "combine.weighted:WeightedVote",
     "fd": "combine.fd:FederatedDefense",
-}
-#: ``step_scale=``: what multiplies the combined update (pilot).
-SCALES = {
-    "none": "combine.agreement:NoScale",
-    "agreement": "combine.agreement:AgreementScale",
 }
 #: How value-sending methods (``topk_values``) combine: whatever ``vote``.
 VALUES_COMBINER = "combine.mean_values:MeanOfValues"
