@@ -30,21 +30,17 @@ def vote(codes, num_elements: int, weights, on_invalid: str):
     return ops.majority_vote(codes, num_elements, weights, on_invalid="drop")
 
 
-def row_signs(codes, num_elements: int):
+def row_signs(codes, num_elements: int, on_invalid: str = "raise"):
     """``(live, index, sign)`` of every code in ``codes`` (int32 ``[M,
-    k]``): ``live`` marks real codes (not padding) of rows the vote accepts
-    (an invalid row abstains, see :func:`~tf_sparsesign.ops.majority_vote`),
-    ``index`` their coordinate (clamped into range) and ``sign`` ±1.0
-    (float32)."""
-    live = (codes >= 0) & ~invalid_rows(codes, num_elements)[:, None]
+    k]``): ``live`` marks real codes (not padding), ``index`` their
+    coordinate (clamped into range) and ``sign`` ±1.0 (float32). With
+    ``on_invalid="drop"`` the codes of rows the vote rejects are not live
+    (an invalid row abstains, see :func:`~tf_sparsesign.ops.majority_vote`);
+    with ``"raise"`` such a row fails the vote, so it is not checked here.
+    """
+    live = codes >= 0
+    if on_invalid == "drop":
+        live &= ~invalid_rows(codes, num_elements)[:, None]
     index = tf.clip_by_value(codes // 2, 0, num_elements - 1)
     sign = tf.cast(1 - 2 * (codes % 2), tf.float32)
     return live, index, sign
-
-
-def clipped_llr(right, wrong, bound: float, smoothing: float):
-    """``clip(log((right + s) / (wrong + s)), -bound, bound)`` per row:
-    the log-likelihood ratio of a row's sign being right, from how often it
-    was right and wrong (``s`` = ``smoothing``)."""
-    llr = tf.math.log((right + smoothing) / (wrong + smoothing))
-    return tf.clip_by_value(llr, -bound, bound)

@@ -84,16 +84,18 @@ class FederatedDefense:
     def combine(self, codes, values, on_invalid: str):
         votes, dropped = vote(codes, self.num_elements, self.weights(),
                               on_invalid)
-        products, shared = self.correlate(codes)
-        self.products.assign_add(products)
-        self.shared.assign_add(shared)
-        self.steps.assign_add(tf.constant(1, tf.int64))
+        products, shared = self.correlate(codes, on_invalid)
+        with tf.control_dependencies([votes]):   # a failed vote adds none
+            self.products.assign_add(products)
+            self.shared.assign_add(shared)
+            self.steps.assign_add(tf.constant(1, tf.int64))
         return votes, dropped
 
-    def correlate(self, codes):
+    def correlate(self, codes, on_invalid: str = "drop"):
         """This step's ``[M, M]`` sums of sign products and counts of
-        shared coordinates (float64; exact)."""
-        live, index, sign = row_signs(codes, self.num_elements)
+        shared coordinates (float64; exact); rows the vote rejects count
+        for nothing."""
+        live, index, sign = row_signs(codes, self.num_elements, on_invalid)
         kept = live & (index % self.stride == 0)
         rows = tf.broadcast_to(tf.range(tf.shape(codes)[0])[:, None],
                                tf.shape(codes))

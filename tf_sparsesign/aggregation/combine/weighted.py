@@ -37,11 +37,11 @@ class WeightedVote:
     def combine(self, codes, values, on_invalid: str):
         votes, dropped = vote(codes, self.num_elements, self.weights(),
                               on_invalid)
-        self._update_reliability(codes, votes)
+        self._update_reliability(codes, votes, on_invalid)
         return votes, dropped
 
-    def _update_reliability(self, codes, votes):
-        live, index, sign = row_signs(codes, self.num_elements)
+    def _update_reliability(self, codes, votes, on_invalid):
+        live, index, sign = row_signs(codes, self.num_elements, on_invalid)
         product = tf.gather(votes, index) * sign
         self.agree.assign_add(tf.reduce_sum(
             tf.cast(live & (product > 0), tf.float32), 1))
