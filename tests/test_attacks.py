@@ -33,7 +33,10 @@ def run_hook(adversary, steps, e, codes, words=K, moving=False):
     ``moving``, replica r selects codes and values ``100 * step + r`` (a
     selection that differs every step, to see staleness), and the second
     result is the values sent instead of the words."""
-    strategy = tf.distribute.MirroredStrategy(DEVICES)
+    # A MirroredStrategy with its own collective keys (a plain one reuses
+    # the keys of every other plain one in the process, and the gathers of
+    # "collude" and "lie" would then clash with later tests' all-reduces).
+    strategy = tf_sparsesign.SparseSignStrategy(devices=DEVICES)
     with strategy.scope():
         hook = adversary_hook.bind(adversary, words)
     e_t, codes_t = tf.constant(e), tf.constant(codes)
