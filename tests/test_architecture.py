@@ -172,7 +172,7 @@ def test_registry_names_are_the_settings_choices_and_load():
 # -- one configuration surface -------------------------------------------
 
 NON_DEFAULT = dict(k=7, error_feedback=False, on_invalid="drop",
-                   wire="rice", method="random_k", vote="weighted", seed=3)
+                   wire="rice", method="random_k", vote="fd", seed=3)
 
 
 def entry_points():

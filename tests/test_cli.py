@@ -312,3 +312,104 @@ def test_sweep_end_to_end_writes_csv_plots_report(tmp_path, capsys):
     assert cli.main(argv) == 0
     with open(out / "results.csv", newline="") as f:
         assert len(list(csv.DictReader(f))) == len(rows)
+    # The same setting with an option: its own runs, the report untouched,
+    # and an options table side by side with the plain runs.
+    before = (out / "report.md").read_text()
+    lever = [a for a in argv if a not in ("dense,s3gd", "iid,noniid")]
+    lever[lever.index("--methods") + 1:lever.index("--methods") + 1] = [
+        "s3gd"]
+    lever[lever.index("--splits") + 1:lever.index("--splits") + 1] = ["iid"]
+    assert cli.main(lever + ["--options", "momentum=0.5",
+                             "--no-report"]) == 0
+    assert (out / "report.md").read_text() == before
+    assert cli.main(["report"] + [a for a in lever[1:]
+                                  if a != "--no-progress"] +
+                    ["--all-options"]) == 0
+    table = (out / "options.md").read_text()
+    assert "| S3GD-MV 5% EF | `momentum=0.5` |" in table
+    assert "| S3GD-MV 5% EF | - |" in table and "| dense SGD | - |" in table
+
+
+# -- attack ---------------------------------------------------------------
+
+def test_attack_command_writes_csv_plot_report_and_resumes(tmp_path, capsys):
+    out = tmp_path / "attack"
+    argv = ["attack", "--data", "digits", "--workers", "2", "--hidden", "8",
+            "--batch", "8", "--steps", "4", "--density", "0.05", "--lr",
+            "0.01", "--votes", "fd", "--attacks", "signflip,stale:2",
+            "--hostile", "0,1", "--dense", "--seeds", "0", "--out", str(out)]
+    with pytest.warns(UserWarning, match="more than signSGD"):
+        assert cli.main(argv) == 0
+    for name in ("attacks.csv", "report.md", "accuracy_vs_hostile.png"):
+        assert (out / name).stat().st_size > 0, name
+    with open(out / "attacks.csv", newline="") as f:
+        rows = list(csv.DictReader(f))
+    # fd: clean + 2 attacks; dense: clean + signflip (stale has no dense
+    # form).
+    got = sorted((r["method"], r["vote"], r["attack"], r["hostile"])
+                 for r in rows)
+    assert got == [("dense", "plain", "none", "0"),
+                   ("dense", "plain", "signflip", "1"),
+                   ("s3gd_mv", "fd", "none", "0"),
+                   ("s3gd_mv", "fd", "signflip", "1"),
+                   ("s3gd_mv", "fd", "stale:2", "1")]
+    report = (out / "report.md").read_text()
+    assert "### stale:2" in report and "| fd |" in report
+    capsys.readouterr()
+    assert cli.main(argv) == 0                     # resumes: nothing to run
+    assert "acc=" not in capsys.readouterr().out
+    with open(out / "attacks.csv", newline="") as f:
+        assert len(list(csv.DictReader(f))) == 5
+
+
+def test_attack_command_rejects_unknown_attacks_and_rules(capsys):
+    with pytest.raises(SystemExit):
+        cli.main(["attack", "--attacks", "shout"])
+    assert "unknown attack 'shout'" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        cli.main(["attack", "--attacks", "signflip:3"])
+    assert "takes no parameter" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        cli.main(["attack", "--votes", "plain,median"])
+    assert "unknown vote rule ['median']" in capsys.readouterr().err
+
+
+def test_old_sweep_csv_is_upgraded_with_model_and_options(tmp_path):
+    from tf_sparsesign.experiments import sweep
+
+    path = tmp_path / "results.csv"
+    old = [c for c in runs.COLUMNS if c not in runs.DEFAULTS]
+    row = {c: "0" for c in old}
+    row.update(data="digits", split="iid", method="dense", density="1.0",
+               error_feedback="False", lr="0.1", steps_total="3", step="3")
+    with open(path, "w", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=old)
+        w.writeheader()
+        w.writerow(row)
+    key = runs.row_key(row)
+    assert key[-2:] == ("mlp", "")
+    sweep.append_rows(str(path), [{**row, "model": "cnn",
+                                   "options": "momentum=0.9"}])
+    rows = sweep.read_rows(str(path))
+    assert [r["model"] for r in rows] == ["mlp", "cnn"]
+    assert [r["options"] for r in rows] == ["", "momentum=0.9"]
+    assert runs.row_key(rows[0]) == key
+    assert runs.parse_options(rows[1]["options"]) == {"momentum": 0.9}
+    with pytest.raises(ValueError, match="name=value pairs"):
+        runs.parse_options("momentum")
+
+
+def test_cnn_model_is_the_authors_net_and_options_reach_the_run(digits):
+    from tf_sparsesign.experiments import models
+
+    cnn = models.build_model("cnn", 784, 0, 10)
+    assert cnn.count_params() == 582_026    # 832 + 51,264 + 524,800 + 5,130
+    with pytest.raises(ValueError, match="takes 28x28 images"):
+        models.build_model("cnn", 64, 0, 10)
+    devices = runs.ensure_devices(2)
+    s = runs.Setting("digits", "iid", 2, 2, 8, 8, 2,
+                     methods.Method("s3gd", 0.05), 0.01, 0, "mlp",
+                     "momentum=0.5;vote=fd")
+    rows, _ = runs.train(digits, s, devices, eval_every=2)
+    assert rows[-1]["options"] == "momentum=0.5;vote=fd"
+    assert runs.row_key({k: str(v) for k, v in rows[-1].items()}) == s.key()

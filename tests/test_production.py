@@ -220,6 +220,7 @@ def _train_against(adversary, vote, dense=False, steps=60):
     return float(np.abs(model.get_weights()[0] - w_true).mean()), model
 
 
+@pytest.mark.filterwarnings("ignore:tf_sparsesign. vote='weighted'")
 def test_weighted_vote_learns_to_ignore_sign_flippers():
     flippers = Adversary("signflip", replicas=(0, 1))
     err_plain, _ = _train_against(flippers, "plain")
@@ -232,6 +233,17 @@ def test_weighted_vote_learns_to_ignore_sign_flippers():
     # 2 of 4 flipping: the plain vote ties everywhere and cannot learn
     assert err_weighted < 0.5 * err_plain
     assert err_weighted < err_clean + 0.1
+
+
+def test_fd_vote_turns_a_sign_flipper_around_end_to_end():
+    flipper = Adversary("signflip", replicas=(1,))
+    err_plain, _ = _train_against(flipper, "plain")
+    err_fd, model = _train_against(flipper, "fd")
+    err_clean, _ = _train_against(None, "plain")
+    weights = aggregator_of(model.optimizer).combiner.weights().numpy()
+    assert weights[1] < -0.5                       # turned around
+    assert np.all(weights[[0, 2, 3]] > 0.5)
+    assert err_fd < err_plain and err_fd < err_clean + 0.05
 
 
 # -- serving export -----------------------------------------------------------

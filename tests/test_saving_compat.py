@@ -9,6 +9,7 @@ two steps on 4 logical CPUs under ``MirroredStrategy``.
 from pathlib import Path
 
 import numpy as np
+import pytest
 import tensorflow as tf
 import keras
 
@@ -19,6 +20,7 @@ DATA = Path(__file__).resolve().parent / "data"
 DEVICES = [f"/cpu:{i}" for i in range(4)]
 
 
+@pytest.mark.filterwarnings("ignore:tf_sparsesign. vote='weighted'")
 def test_legacy_keras_file_loads_and_resumes_exactly():
     expected = np.load(DATA / "legacy_expected.npz")
     strategy = tf.distribute.MirroredStrategy(DEVICES)

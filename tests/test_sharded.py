@@ -175,6 +175,11 @@ def test_auto_all_gathers_on_one_host_and_follows_the_byte_model_across():
                                                            "rice")
     assert [registry.choose(auto, False, 10**7, 10**5, m, 1).exchange
             for m in (2, 64)] == ["allgather", "sharded"]
+    # values (top-K SGD) are never sharded, whatever the byte model says
+    values = config_lib.SparseSignConfig(aggregation="auto",
+                                         method="topk_values")
+    assert registry.choose(values, False, 10**7, 10**5, 64, 1).exchange == \
+        "allgather"
 
 
 @pytest.mark.parametrize("workers,wire", [(2, "int32"), (3, "rice")])

@@ -11,7 +11,8 @@ Entry points:
 * :class:`SparseSignStrategy` — one host, several devices (MirroredStrategy).
 * :class:`MultiWorkerSparseSignStrategy` — several hosts (TF_CONFIG).
 * :class:`SparseSignOptimizer` — wraps any Keras optimizer, any strategy.
-* :class:`SparseSignConfig` — the settings all three take.
+* :class:`SparseSignConfig` — the settings all three take;
+  :data:`VOTE_MODES` — the vote rules ``vote=`` accepts.
 * :class:`CommunicationLogger` — bytes sent vs dense in fit logs/TensorBoard.
 * :class:`BackupAndRestore` — per-worker backups keeping each worker's
   error-feedback memory.
@@ -24,8 +25,8 @@ from ._version import __version__
 __all__ = ["__version__", "ops", "policy", "sparse_sign_encode",
            "majority_vote", "SparseSignStrategy",
            "MultiWorkerSparseSignStrategy", "SparseSignOptimizer",
-           "SparseSignConfig", "CommunicationLogger", "BackupAndRestore",
-           "communication_stats"]
+           "SparseSignConfig", "VOTE_MODES", "CommunicationLogger",
+           "BackupAndRestore", "communication_stats"]
 
 # Importing tf_sparsesign imports the Keras integration, which registers
 # SparseSignOptimizer with Keras: `import tf_sparsesign` then
@@ -38,7 +39,7 @@ if not _program.light_command():
     from ._api import (BackupAndRestore, CommunicationLogger,
                        MultiWorkerSparseSignStrategy, SparseSignConfig,
                        SparseSignOptimizer, SparseSignStrategy,
-                       communication_stats, majority_vote, ops,
+                       VOTE_MODES, communication_stats, majority_vote, ops,
                        sparse_sign_encode)
 else:
     def __getattr__(name):

@@ -5,7 +5,7 @@ registers :class:`~tf_sparsesign.SparseSignOptimizer` with Keras (so
 
 from . import ops
 from .accounting import communication_stats
-from .config import SparseSignConfig
+from .config import VOTE_MODES, SparseSignConfig
 from .integration.callbacks import BackupAndRestore, CommunicationLogger
 from .integration.optimizer import SparseSignOptimizer
 from .integration.strategy import (MultiWorkerSparseSignStrategy,
@@ -14,5 +14,6 @@ from .ops import majority_vote, sparse_sign_encode
 
 __all__ = ["ops", "sparse_sign_encode", "majority_vote",
            "SparseSignStrategy", "MultiWorkerSparseSignStrategy",
-           "SparseSignOptimizer", "SparseSignConfig", "CommunicationLogger",
+           "SparseSignOptimizer", "SparseSignConfig", "VOTE_MODES",
+           "CommunicationLogger",
            "BackupAndRestore", "communication_stats"]

@@ -13,6 +13,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import numbers
+import warnings
 import zlib
 from typing import Any, Sequence
 
@@ -50,11 +51,21 @@ SETTINGS_DOC = """\
         ``"topk_values"`` (top-K SGD with error feedback, sending values;
         the mean of what was sent is applied) and ``"random_k"`` (K random
         coordinates' signs, voted).
-      vote: how the sign methods combine the rows: ``"plain"`` majority
-        vote (default) or ``"weighted"`` (signSGD-FV, Park & Lee, ISIT
-        2024): each row weighted by ``clip(1 + log((agree + 1) /
-        (disagree + 1)), 0, 5)`` from how often its signs agreed with past
-        votes.
+      vote: how the sign methods combine the rows (:data:`VOTE_MODES`):
+        ``"plain"`` majority vote (default), or ``"fd"``, the defense for
+        untrusted workers: each row weighted by its estimated reliability
+        ``w_m`` in ``[-1, 1]``, read from how its signs correlate with the
+        other rows' on the coordinates both sent, so a worker that sends
+        inverted signs gets a negative weight and counts the right way, one
+        sending random signs about 0 (docs/RESULTS.md: with 2 or 3 of 8
+        workers flipping, colluding or alternating, within 0.6 points of
+        clean). ``"fd"`` needs every row of every coordinate on every
+        host: it votes codes (not ``wire="packed"``, nor signSGD-MV at
+        density 1, which always sends packed signs) and all-gathers
+        (``aggregation="auto"`` all-gathers; ``"sharded"`` is an error).
+        ``"weighted"`` (``clip(1 + log((agree + 1) / (disagree + 1)), 0,
+        5)``) is kept so that optimizers saved with it load; it does not
+        defend against the measured attacks (deprecated).
       seed: seed of ``random_k``'s coordinate choice (default 0).
       aggregation: how the replicas' selections are exchanged:
         ``"allgather"`` (default: every worker receives every message and
@@ -64,7 +75,7 @@ SETTINGS_DOC = """\
         of the shard votes; bytes flat in M, and a worker trusts the shard
         owners for their shards' votes), or ``"auto"`` (the cheaper of the
         two by :func:`tf_sparsesign.policy.choose_aggregation`; never
-        ``downlink="topk"``).
+        ``downlink="topk"``; always the all-gather with ``vote="fd"``).
       downlink: what a shard returns when sharded: ``"exact"`` (default,
         every nonzero vote: the same result as the all-gather) or
         ``"topk"`` (only its ``ceil(K/M)`` strongest votes: O(K) bytes per
@@ -77,6 +88,14 @@ SETTINGS_DOC = """\
         :class:`tf_sparsesign.experiments.Adversary` making chosen replicas
         send flipped, random or malformed messages. Not part of the
         settings fingerprint nor of saved configs."""
+
+
+#: Why ``vote="weighted"`` warns (it stays so that saved optimizers load).
+WEIGHTED_DEPRECATED = (
+    "tf_sparsesign: vote='weighted' is deprecated: it does not defend "
+    "against sign-flipping, colluding or alternating workers "
+    "(docs/RESULTS.md); use vote='fd' for untrusted workers. It stays "
+    "available so that optimizers saved with it load and resume.")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -123,6 +142,9 @@ class SparseSignConfig:
             if getattr(self, name) not in choices:
                 raise ValueError(f"{name} must be one of {tuple(choices)}, "
                                  f"got {getattr(self, name)!r}")
+        if self.vote == "weighted":
+            warnings.warn(WEIGHTED_DEPRECATED, FutureWarning, stacklevel=3)
+        registry.check_vote(self.vote, self.wire, self.aggregation)
         if self.wire != "int32" and registry.sends_values(self.method):
             raise ValueError(f"wire={self.wire!r} codes positions and signs; "
                              f"it cannot carry method={self.method!r} "
@@ -171,9 +193,12 @@ class SparseSignConfig:
 FIELDS = tuple(f.name for f in dataclasses.fields(SparseSignConfig))
 #: The settings every worker must share (all but the experiment hook).
 SHARED = tuple(name for name in FIELDS if name != "adversary")
+#: The vote rules ``vote=`` accepts (one file each in
+#: ``aggregation/combine/``).
+VOTE_MODES = tuple(registry.VOTES)
 #: Settings chosen from a fixed set, and the names each accepts.
 CHOICES = {"on_invalid": ("raise", "drop"), "wire": tuple(registry.CODECS),
-           "method": tuple(registry.METHODS), "vote": tuple(registry.VOTES),
+           "method": tuple(registry.METHODS), "vote": VOTE_MODES,
            "aggregation": policy.AGGREGATIONS, "downlink": policy.DOWNLINKS}
 
 

@@ -33,7 +33,7 @@ from .. import policy
 from ..config import SparseSignConfig
 from . import memory as memory_lib
 from . import registry
-from .adversary_hook import HONEST
+from . import adversary_hook
 from .apply import DenseGradients, SparseSGD
 from .dense import DenseAggregator
 from .exchange.collectives import HostCollectives
@@ -65,7 +65,7 @@ class Aggregator:
             collectives)
         self.combiner = combiner
         self.apply = apply
-        self.adversary = config.adversary or HONEST
+        self.adversary = adversary_hook.bind(config.adversary, sum(self.ks))
         self.dense_bytes = policy.dense_ring_bytes(layout.total,
                                                    state.num_replicas)
 
@@ -100,8 +100,11 @@ class Aggregator:
     def encode(self, present):
         """Per variable, what this replica selected (codes in the global
         space, after the adversary hook), and the residuals to write."""
-        chosen, pending = [], {}
+        chosen, pending, accumulated = [], {}, {}
+        needs_dense = getattr(self.adversary, "needs_dense", False)
         for _, slot, g in present:
+            if needs_dense:  # read before a fused encode clears it
+                accumulated[slot] = self.memory.accumulated(slot, g)
             selection, residual = self.memory.select(
                 self.selector, slot, g, self.ks[slot],
                 _label(self.layout.variable(slot)), self.want_values)
@@ -113,7 +116,8 @@ class Aggregator:
             tf.concat([c.codes for c in chosen], 0),
             _concat_or_none([_float32(c.values) for c in chosen]) if
             registry.sends_values(self.config.method) else None,
-            self.layout.total)
+            self.layout.total, adversary_hook.dense_view(
+                self.layout.sizes, accumulated) if needs_dense else None)
         return _split_like(chosen, codes, values), pending
 
     def _host_step(self, strategy, message, slots):

@@ -6,7 +6,7 @@ from __future__ import annotations
 import tensorflow as tf
 
 from .. import policy
-from .adversary_hook import HONEST
+from . import adversary_hook
 
 
 class DenseAggregator:
@@ -17,7 +17,7 @@ class DenseAggregator:
         self.layout = layout
         self.state = state
         self.ks = [0] * len(layout.sizes)
-        self.adversary = config.adversary or HONEST
+        self.adversary = adversary_hook.bind(config.adversary, 0)
 
     def aggregate(self, grads_and_vars):
         grads_and_vars = list(grads_and_vars)

@@ -46,6 +46,11 @@ class ErrorFeedback:
         chosen = selector.select(e, k, slot, True, want_values)
         return chosen, (slot, chosen.residual)
 
+    def accumulated(self, slot: int, g):
+        """``memory + g``: what this step selects from (read it before
+        :meth:`select`, which may clear the memory in place)."""
+        return tf.cast(tf_variable(self._memories[slot]), g.dtype) + g
+
     def give_back(self, slot: int, local, values, pending: dict) -> None:
         """Selected entries that were not sent (flat indices ``local`` of
         variable ``slot``) return to the memory with their values."""
@@ -77,6 +82,10 @@ class NoMemory:
     def select(self, selector, slot: int, g, k: int, label: str,
                want_values: bool):
         return selector.select(g, k, slot, False, want_values), None
+
+    def accumulated(self, slot: int, g):
+        """The raw gradient (nothing is accumulated)."""
+        return g
 
     def give_back(self, slot: int, local, values, pending: dict) -> None:
         pass  # no memory: what was not sent is dropped, like the rest

@@ -31,7 +31,13 @@ CODECS = {
 VOTES = {
     "plain": "combine.majority:MajorityVote",
     "weighted": "combine.weighted:WeightedVote",
+    "fd": "combine.fd:FederatedDefense",
 }
+#: Vote rules that weigh rows by statistics across rows (how each row's
+#: signs relate to the others'): one host must see every row of every
+#: coordinate, so they run on the all-gather exchange only, and on codes
+#: (they have no packed form).
+WHOLE_VIEW_VOTES = ("fd",)
 #: The same vote rules, reading packed rows (codecs in :data:`_PACKED`)
 #: straight from their digits instead of codes.
 PACKED_VOTES = {
@@ -56,6 +62,25 @@ EVERY_SIGN_WIRE = "packed"
 _VALUE_METHODS = ("topk_values",)
 #: Codecs whose decoded rows stay packed (read by :data:`PACKED_VOTES`).
 _PACKED = ("packed",)
+
+
+def check_vote(vote: str, wire: str, aggregation: str) -> None:
+    """ValueError unless ``vote`` can run with ``wire`` and
+    ``aggregation`` (see :data:`PACKED_VOTES`, :data:`WHOLE_VIEW_VOTES`)."""
+    if wire in _PACKED and vote not in PACKED_VOTES:
+        raise ValueError(
+            f"vote={vote!r} cannot read packed rows (wire={wire!r}; "
+            f"signSGD-MV, density 1 with method='sign_vote', always sends "
+            f"them): with packed rows vote must be one of "
+            f"{tuple(PACKED_VOTES)}; use wire='int32' or 'rice' below "
+            f"density 1")
+    if aggregation == "sharded" and vote in WHOLE_VIEW_VOTES:
+        raise ValueError(
+            f"vote={vote!r} weighs each row by how its signs relate to every "
+            f"other row's, which a shard owner alone cannot see (and the "
+            f"sharded exchange trusts shard owners for their votes): it "
+            f"needs aggregation='allgather' or 'auto', got "
+            f"aggregation={aggregation!r}")
 
 
 def sends_values(method: str) -> bool:
@@ -88,17 +113,19 @@ def choose(config, sends_everything: bool, num_elements: int, total_k: int,
     vote is the same as with codes. ``aggregation="auto"`` all-gathers on
     one host (``local_replicas == num_replicas``) and otherwise takes the
     cheaper exchange by :func:`tf_sparsesign.policy.choose_aggregation`;
-    packed messages are always all-gathered.
+    packed messages, values (``topk_values``) and the votes of
+    :data:`WHOLE_VIEW_VOTES` are always all-gathered (:func:`check_vote` says which pairs cannot run).
     """
     method, wire = config.method, config.wire
     select = METHODS[method]
     if method == "sign_vote" and sends_everything:
         select, wire = EVERY_SIGN, EVERY_SIGN_WIRE
+    exchange = config.aggregation
     if sends_values(method):
         combine = VALUES_COMBINER
     else:
+        check_vote(config.vote, wire, exchange)
         combine = (PACKED_VOTES if wire in _PACKED else VOTES)[config.vote]
-    exchange = config.aggregation
     if exchange == "sharded" and wire in _PACKED:
         raise ValueError("aggregation='sharded' needs codes (wire 'int32' "
                          "or 'rice'); signSGD-MV's packed signs are "
@@ -106,7 +133,9 @@ def choose(config, sends_everything: bool, num_elements: int, total_k: int,
                          "'auto')")
     if exchange == "auto":
         one_host = (local_replicas or num_replicas) >= num_replicas
-        exchange = ("allgather" if one_host or wire in _PACKED else
+        whole = (wire in _PACKED or config.vote in WHOLE_VIEW_VOTES or
+                 sends_values(method))  # values are never sharded
+        exchange = ("allgather" if one_host or whole else
                     policy.choose_aggregation(num_elements, total_k,
                                               num_replicas, wire,
                                               config.shard_capacity))

@@ -1,14 +1,16 @@
 """The experiment commands of ``tf-sparsesign``: ``plan``, ``sweep``,
-``report``.
+``report``, ``attack``.
 
   plan    bits, bytes and communication time per step of each method
   sweep   train one model with several methods; CSV, plots and a report
   report  redraw the plots and report of a sweep folder from its CSV
+  attack  accuracy with 0..F hostile workers per vote rule and attack
 
 Examples::
 
   tf-sparsesign plan --params 25.6M --workers 8 --bandwidth 10Gbit/s
   tf-sparsesign sweep --data digits --workers 4 --steps 200 --out out/
+  tf-sparsesign attack --votes plain,fd --attacks signflip,lie --out out/
 
 ``plan`` is arithmetic (:mod:`.planning`): it imports no TensorFlow.
 """
@@ -17,6 +19,8 @@ from __future__ import annotations
 
 import argparse
 import sys
+
+from . import arguments, attack_cli
 
 
 def _count(text: str) -> int:
@@ -57,28 +61,12 @@ def _plan(args: argparse.Namespace) -> int:
     return 0
 
 
-def _floats(text: str) -> tuple:
-    try:
-        return tuple(float(v) for v in text.split(",") if v)
-    except ValueError:
-        raise argparse.ArgumentTypeError(
-            f"expected comma-separated numbers, got {text!r}")
-
-
-def _ints(text: str) -> tuple:
-    try:
-        return tuple(int(v) for v in text.split(",") if v)
-    except ValueError:
-        raise argparse.ArgumentTypeError(
-            f"expected comma-separated integers, got {text!r}")
-
-
 def _lr(text: str) -> tuple:
     name, sep, values = text.partition("=")
     if not sep:
         raise argparse.ArgumentTypeError(
             f"--lr expects METHOD=lr1,lr2 (e.g. dense=0.1,0.3), got {text!r}")
-    return name.strip(), _floats(values)
+    return name.strip(), arguments.floats(values)
 
 
 def _sweep_config(args: argparse.Namespace):
@@ -109,15 +97,18 @@ def _sweep_config(args: argparse.Namespace):
         hidden=args.hidden, batch=args.batch, steps=args.steps,
         eval_every=args.eval_every, methods=names,
         densities=args.densities, baseline_density=args.baseline_density,
-        lrs=lrs, seeds=args.seeds, out=args.out)
+        lrs=lrs, seeds=args.seeds, out=args.out, model=args.model,
+        options=arguments.options(args.options))
 
 
 def _sweep(args: argparse.Namespace) -> int:
     from . import sweep
 
     cfg = _sweep_config(args)
-    path = sweep.run_sweep(cfg, progress=not args.no_progress)
-    print(f"results: {path}; report: {cfg.out}/report.md")
+    path = sweep.run_sweep(cfg, progress=not args.no_progress,
+                           report=not args.no_report)
+    print(f"results: {path}" + ("" if args.no_report else
+                                f"; report: {cfg.out}/report.md"))
     return 0
 
 
@@ -129,6 +120,11 @@ def _report(args: argparse.Namespace) -> int:
     if not rows:
         print(f"report: no rows in {cfg.out}/results.csv", file=sys.stderr)
         return 1
+    if args.all_options:
+        from . import options_report
+
+        print(f"report: {options_report.write(cfg, rows)}")
+        return 0
     reporting.write_report(cfg, rows)
     print(f"report: {cfg.out}/report.md")
     return 0
@@ -153,22 +149,30 @@ def _sweep_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--methods", default="dense,signsgd,s3gd",
                    help="comma list of dense, signsgd, s3gd, s3gd-noef, "
                    "topk, randomk; NAME:d1+d2 gives own densities")
-    p.add_argument("--densities", type=_floats, default=(0.01,),
+    p.add_argument("--densities", type=arguments.floats,
+                   default=(0.01,),
                    help="densities of s3gd / s3gd-noef, e.g. 0.001,0.01")
     p.add_argument("--baseline-density", type=float, default=0.01,
                    help="density of topk and randomk")
     p.add_argument("--lr", type=_lr, action="append",
                    help="METHOD=lr1,lr2 learning-rate grid (repeatable); "
                    "defaults: see tf_sparsesign.experiments.methods.DEFAULT_LRS")
-    p.add_argument("--seeds", type=_ints, default=(0,),
+    p.add_argument("--seeds", type=arguments.ints, default=(0,),
                    help="comma list; the lr grid runs on the first")
     p.add_argument("--out", default="sweep-out", help="output folder")
+    p.add_argument("--model", default="mlp", choices=("mlp", "cnn"),
+                   help="mlp (--hidden units) or cnn (the authors' 2 conv + "
+                   "2 dense MNIST net)")
+    p.add_argument("--options", default="", help="extra settings of every "
+                   "run, NAME=VALUE;...: strategy settings (e.g. vote=fd) "
+                   "and momentum= of the SGD optimizer")
 
 
 
 
 def add_commands(sub) -> None:
-    """Adds ``plan``, ``sweep`` and ``report`` to an argparse subparsers."""
+    """Adds ``plan``, ``sweep``, ``report`` and ``attack`` to an argparse
+    subparsers."""
     p = sub.add_parser("plan", help="bits, bytes and projected "
                        "communication time per step of each method")
     p.add_argument("--params", type=_count, default=None,
@@ -191,8 +195,14 @@ def add_commands(sub) -> None:
     _sweep_flags(p)
     p.add_argument("--no-progress", action="store_true",
                    help="no progress bar")
+    p.add_argument("--no-report", action="store_true",
+                   help="only add runs to the CSV (keep report and plots)")
     p.set_defaults(func=_sweep)
     p = sub.add_parser("report", help="redraw plots and report.md from "
                        "--out/results.csv (same flags as sweep)")
     _sweep_flags(p)
+    p.add_argument("--all-options", action="store_true",
+                   help="instead: options.md, every --options value in the "
+                   "CSV side by side")
     p.set_defaults(func=_report)
+    attack_cli.add_command(sub)

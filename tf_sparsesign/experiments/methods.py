@@ -74,12 +74,12 @@ class Method:
         if self.family == "dense":
             return SparseSignStrategy(dense=True, devices=devices,
                                       seed=int(seed), **settings)
-        method = {"topk": "topk_values",
-                  "randomk": "random_k"}.get(self.family, "sign_vote")
-        return SparseSignStrategy(self.density,
-                                  error_feedback=self.error_feedback,
-                                  method=method, devices=devices,
-                                  seed=int(seed), **settings)
+        own = {"error_feedback": self.error_feedback,
+               "method": {"topk": "topk_values",
+                          "randomk": "random_k"}.get(self.family,
+                                                     "sign_vote")}
+        return SparseSignStrategy(self.density, devices=devices,
+                                  seed=int(seed), **{**own, **settings})
 
 
 def expand_methods(names: Sequence[str], densities: Sequence[float],

@@ -23,6 +23,8 @@ from collections import defaultdict
 
 import numpy as np
 
+from .runs import DEFAULTS
+
 
 def _group(row) -> tuple:
     return (row["split"], row["method"], float(row["density"]),
@@ -38,8 +40,10 @@ def select(cfg, rows: list[dict]) -> list[dict]:
     want = {"data": cfg.data, "workers": str(cfg.workers),
             "hidden": str(cfg.hidden), "batch": str(cfg.batch),
             "steps_total": str(cfg.steps),
-            "labels_per_worker": str(cfg.labels_per_worker)}
-    return [r for r in rows if all(r[k] == v for k, v in want.items())
+            "labels_per_worker": str(cfg.labels_per_worker),
+            "model": cfg.model, "options": cfg.options}
+    return [r for r in rows if all((r.get(k) or DEFAULTS.get(k, "")) == v
+                                   for k, v in want.items())
             and r["split"] in cfg.splits]
 
 
@@ -259,6 +263,12 @@ def goals(summary) -> list[str]:
     return out
 
 
+def _model_text(cfg) -> str:
+    text = (f"MLP with {cfg.hidden} hidden units" if cfg.model == "mlp"
+            else f"model `{cfg.model}`")
+    return text + (f", options `{cfg.options}`" if cfg.options else "")
+
+
 def write_report(cfg, rows: list[dict]) -> str:
     """Writes the PNGs and ``report.md`` into ``cfg.out``; returns the
     report's path."""
@@ -274,7 +284,7 @@ def write_report(cfg, rows: list[dict]) -> str:
     lines = [
         "# Sweep report", "",
         f"Data `{cfg.data}`, M = {cfg.workers} workers (logical CPU "
-        f"devices, SparseSignStrategy), MLP with {cfg.hidden} hidden units "
+        f"devices, SparseSignStrategy), {_model_text(cfg)} "
         f"(N = {p['params']:,} parameters), batch {cfg.batch} per worker, "
         f"{cfg.steps} steps, seeds {list(cfg.seeds)}; non-IID: "
         f"{cfg.labels_per_worker} labels per worker.", "",

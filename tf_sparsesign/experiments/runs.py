@@ -20,6 +20,11 @@ CSV columns (one row per evaluation point, :data:`COLUMNS`):
 
 * ``data, split, labels_per_worker, workers, hidden, params, batch,
   steps_total`` — the setting (``params`` = trainable coordinates N);
+* ``model`` (:data:`.models.MODELS`; ``hidden`` only matters for the MLP),
+  ``options`` — extra settings of the run, ``name=value`` pairs joined by
+  ``;`` (:func:`format_options`): strategy settings such as ``vote=fd``,
+  and ``momentum=`` of the SGD optimizer; empty for the plain methods.
+  CSVs written before these two columns existed read as ``mlp`` / empty;
 * ``method`` (dense, signsgd_mv, s3gd_mv, topk_values, random_k),
   ``label``, ``density``, ``error_feedback``, ``lr``, ``seed``;
 * ``step``, ``test_accuracy``, ``test_loss`` (on the whole test set),
@@ -45,12 +50,18 @@ import numpy as np
 
 from . import datasets
 from .methods import Method
+from .models import build_model
 
 COLUMNS = ("data", "split", "labels_per_worker", "workers", "hidden",
            "params", "batch", "steps_total", "method", "label", "density",
            "error_feedback", "lr", "seed", "step", "test_accuracy",
            "test_loss", "train_loss", "bits_sent_per_worker",
-           "message_bits_per_worker", "dense_bits_per_worker", "wall_s")
+           "message_bits_per_worker", "dense_bits_per_worker", "wall_s",
+           "model", "options")
+#: Values of the columns older CSVs lack.
+DEFAULTS = {"model": "mlp", "options": ""}
+#: Options that go to the SGD optimizer instead of the strategy.
+OPTIMIZER_OPTIONS = ("momentum",)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -67,15 +78,20 @@ class Setting:
     method: Method
     lr: float
     seed: int
+    model: str = "mlp"
+    options: str = ""
 
     def key(self) -> tuple:
-        return _key(self.data, self.split, self.labels_per_worker,
-                    self.workers, self.hidden, self.batch, self.steps,
-                    self.method.name, self.method.density,
-                    self.method.error_feedback, self.lr, self.seed)
+        return normalize_key(
+            self.data, self.split, self.labels_per_worker, self.workers,
+            self.hidden, self.batch, self.steps, self.method.name,
+            self.method.density, self.method.error_feedback, self.lr,
+            self.seed, self.model, self.options)
 
 
-def _key(*parts) -> tuple:
+def normalize_key(*parts) -> tuple:
+    """CSV key parts as text (numbers in one format, so ``0.1`` read back
+    from a CSV equals the float it was written from)."""
     def norm(p):
         if isinstance(p, bool):
             return str(p)
@@ -87,11 +103,50 @@ def _key(*parts) -> tuple:
 
 def row_key(row: dict) -> tuple:
     """The :meth:`Setting.key` of a CSV row."""
-    return _key(row["data"], row["split"], int(row["labels_per_worker"]),
-                int(row["workers"]), int(row["hidden"]), int(row["batch"]),
-                int(row["steps_total"]), row["method"],
-                float(row["density"]), row["error_feedback"] == "True",
-                float(row["lr"]), int(row["seed"]))
+    return normalize_key(
+        row["data"], row["split"], int(row["labels_per_worker"]),
+        int(row["workers"]), int(row["hidden"]), int(row["batch"]),
+        int(row["steps_total"]), row["method"], float(row["density"]),
+        row["error_feedback"] == "True", float(row["lr"]), int(row["seed"]),
+        row.get("model") or DEFAULTS["model"],
+        row.get("options") or DEFAULTS["options"])
+
+
+def parse_options(text: str) -> dict:
+    """``"vote=fd;momentum=0.9"`` -> ``{"vote": "fd", "momentum": 0.9}``
+    (numbers and True/False become Python values).
+
+    >>> parse_options("momentum=0.9;vote=fd;error_feedback=False")
+    {'momentum': 0.9, 'vote': 'fd', 'error_feedback': False}
+    """
+    out = {}
+    for part in filter(None, (p.strip() for p in str(text).split(";"))):
+        name, sep, value = part.partition("=")
+        if not sep or not name.strip():
+            raise ValueError(f"options must be name=value pairs joined by "
+                             f"';', got {text!r}")
+        out[name.strip()] = _value(value.strip())
+    return out
+
+
+def format_options(options: dict) -> str:
+    """The canonical text of ``options`` (sorted by name), as in the CSV.
+
+    >>> format_options({"vote": "fd", "momentum": 0.9})
+    'momentum=0.9;vote=fd'
+    """
+    return ";".join(f"{k}={options[k]}" for k in sorted(options))
+
+
+def _value(text: str):
+    if text in ("True", "False"):
+        return text == "True"
+    for kind in (int, float):
+        try:
+            return kind(text)
+        except ValueError:
+            pass
+    return text
 
 
 def ensure_devices(workers: int) -> list[str]:
@@ -116,22 +171,14 @@ def ensure_devices(workers: int) -> list[str]:
     return [f"/cpu:{i}" for i in range(workers)]
 
 
-def build_model(inputs: int, hidden: int, classes: int):
-    """The MLP every method trains: Dense(hidden, relu) -> Dense(classes)."""
-    import keras
-
-    return keras.Sequential([keras.Input((inputs,)),
-                             keras.layers.Dense(hidden, activation="relu"),
-                             keras.layers.Dense(classes)])
-
-
 def train(data: datasets.Data, setting: Setting, devices: Sequence[str],
           eval_every: int, on_progress: Callable[[int], None] | None = None,
           **settings) -> tuple[list[dict], dict]:
     """Runs one setting; returns (CSV rows, final communication stats).
 
-    ``settings`` go to the strategy besides the method's own (e.g.
-    ``vote="weighted"``, ``adversary=...``)."""
+    ``settings`` go to the strategy besides the method's own and the
+    setting's ``options`` (e.g. ``vote="fd"``, ``adversary=...``);
+    ``momentum`` in the options goes to the SGD optimizer."""
     import keras
     import tensorflow as tf
 
@@ -143,12 +190,15 @@ def train(data: datasets.Data, setting: Setting, devices: Sequence[str],
     shards = datasets.split_workers(data.y_train, m, s.split,
                                     s.labels_per_worker, seed=s.seed)
     indices = datasets.batch_indices(shards, s.steps, s.batch, seed=s.seed)
+    options = parse_options(s.options)
+    sgd = {k: options.pop(k) for k in OPTIMIZER_OPTIONS if k in options}
     keras.utils.set_random_seed(s.seed)
-    strategy = s.method.strategy(list(devices), seed=s.seed, **settings)
+    strategy = s.method.strategy(list(devices), seed=s.seed,
+                                 **{**options, **settings})
     with strategy.scope():
-        model = build_model(data.x_train.shape[1], s.hidden,
+        model = build_model(s.model, data.x_train.shape[1], s.hidden,
                             data.num_classes)
-        opt = keras.optimizers.SGD(s.lr)
+        opt = keras.optimizers.SGD(s.lr, **sgd)
         opt.build(model.trainable_variables)
     params = int(sum(np.prod(v.shape) for v in model.trainable_variables))
     x_train = tf.constant(data.x_train)
@@ -192,7 +242,7 @@ def train(data: datasets.Data, setting: Setting, devices: Sequence[str],
             "steps_total": s.steps, "method": s.method.name,
             "label": s.method.label, "density": s.method.density,
             "error_feedback": s.method.error_feedback, "lr": s.lr,
-            "seed": s.seed}
+            "seed": s.seed, "model": s.model, "options": s.options}
     zero = {"steps": 0, "message_bytes": 0, "bytes_sent": 0,
             "dense_bytes": 0}
     rows, start, step, train_loss = [], time.perf_counter(), 0, float("nan")

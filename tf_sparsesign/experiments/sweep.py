@@ -13,7 +13,8 @@ from typing import Callable, Iterable
 
 from . import datasets
 from .methods import DEFAULT_LRS, Method, expand_methods
-from .runs import COLUMNS, Setting, ensure_devices, row_key, train
+from .runs import COLUMNS, DEFAULTS, Setting, ensure_devices, row_key, train
+
 
 def read_rows(path: str) -> list[dict]:
     """The CSV's rows (empty when the file does not exist)."""
@@ -24,14 +25,34 @@ def read_rows(path: str) -> list[dict]:
 
 
 def append_rows(path: str, rows: Iterable[dict]) -> None:
-    """Appends rows (writing the header for a new file)."""
+    """Appends rows (writing the header for a new file). A CSV written
+    before the newer columns existed is first rewritten with them (filled
+    with :data:`.runs.DEFAULTS`), so old and new rows share one header."""
     new = not os.path.exists(path) or os.path.getsize(path) == 0
+    if not new:
+        with open(path, newline="") as f:
+            header = next(csv.reader(f), [])
+        if tuple(header) != COLUMNS:
+            _upgrade(path, header)
     with open(path, "a", newline="") as f:
         w = csv.DictWriter(f, fieldnames=COLUMNS)
         if new:
             w.writeheader()
         for row in rows:
             w.writerow({k: row[k] for k in COLUMNS})
+
+
+def _upgrade(path: str, header: list) -> None:
+    unknown = set(header) - set(COLUMNS)
+    if unknown or set(COLUMNS) - set(header) - set(DEFAULTS):
+        raise ValueError(f"{path} has columns {header}; expected "
+                         f"{list(COLUMNS)}: write to a new --out folder")
+    old = read_rows(path)
+    with open(path, "w", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=COLUMNS)
+        w.writeheader()
+        for row in old:
+            w.writerow({**DEFAULTS, **row})
 
 
 def final_accuracy(rows: list[dict], key: tuple) -> float | None:
@@ -59,6 +80,8 @@ class SweepConfig:
     lrs: dict = dataclasses.field(default_factory=dict)
     seeds: tuple = (0,)
     out: str = "sweep-out"
+    model: str = "mlp"
+    options: str = ""
 
     def lr_grid(self, method: Method) -> tuple:
         return tuple(self.lrs.get(method.family,
@@ -87,7 +110,7 @@ def run_sweep(cfg: SweepConfig, progress: bool = True,
     def setting(split, method, lr, seed):
         return Setting(cfg.data, split, cfg.labels_per_worker, cfg.workers,
                        cfg.hidden, cfg.batch, cfg.steps, method, float(lr),
-                       int(seed))
+                       int(seed), cfg.model, cfg.options)
 
     plan = [(split, m) for split in cfg.splits for m in methods]
     total = sum(len(cfg.lr_grid(m)) + len(cfg.seeds) - 1 for _, m in plan)

@@ -81,6 +81,13 @@ def _row_problems(codes: tf.Tensor, num_elements: int):
     return first < k, first
 
 
+def invalid_rows(codes: tf.Tensor, num_elements: int) -> tf.Tensor:
+    """bool ``[M]``: the rows :func:`majority_vote` rejects (a code below
+    -1, an index ``>= num_elements``, indices not strictly increasing)."""
+    return _row_problems(tf.convert_to_tensor(codes, tf.int32),
+                         num_elements)[0]
+
+
 TINY = 1.17549435e-38  # smallest normal float32
 
 

@@ -24,6 +24,7 @@ from typing import NamedTuple
 import tensorflow as tf
 
 from ... import ops
+from ...reference.sign import invalid_rows
 
 
 class SparseUpdate(NamedTuple):
@@ -59,3 +60,20 @@ def votes_at(update: SparseUpdate, codes) -> tf.Tensor:
     hit = (tf.gather(padded, pos) == index) & (codes >= 0)
     values = tf.gather(tf.concat([update.values, [0.0]], 0), pos)
     return tf.where(hit, values, 0.0)
+
+
+def row_signs(codes, num_elements: int, on_invalid: str = "raise"):
+    """``(live, index, sign)`` of every code in ``codes`` (int32 ``[M,
+    k]``): ``live`` marks real codes (not padding), ``index`` their
+    coordinate (clamped into range) and ``sign`` ±1.0 (float32). With
+    ``on_invalid="drop"`` the codes of rows the vote rejects are not live
+    (an invalid row abstains, see
+    :func:`~tf_sparsesign.ops.sparse_majority_vote`); with ``"raise"`` such
+    a row fails the vote, so it is not checked here.
+    """
+    live = codes >= 0
+    if on_invalid == "drop":
+        live &= ~invalid_rows(codes, num_elements)[:, None]
+    index = tf.clip_by_value(codes // 2, 0, num_elements - 1)
+    sign = tf.cast(1 - 2 * (codes % 2), tf.float32)
+    return live, index, sign
