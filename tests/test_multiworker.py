@@ -11,12 +11,12 @@ from multiworker import run_workers
 from workers.mw_fit import BATCH_PER_WORKER, arrays, model_fn
 
 
-def single_process_fit(workers, steps, density):
+def single_process_fit(workers, steps, density, **settings):
     """The same algorithm in one process: `workers` logical CPUs, the same
     global batches split the same way."""
     devices = [f"/cpu:{i}" for i in range(workers)]
     strategy = tf_sparsesign.SparseSignStrategy(density=density,
-                                                devices=devices)
+                                                devices=devices, **settings)
     x, y = arrays(workers, steps)
     with strategy.scope():
         model = model_fn()
@@ -50,6 +50,37 @@ def test_fit_multiworker_matches_single_process(tmp_path, workers):
     for a, b in zip(first, expected):
         np.testing.assert_array_equal(a, b)
     assert int(results[0][1]["bytes_sent"]) > 0
+
+
+def test_fd_vote_across_processes_matches_single_process(tmp_path):
+    """vote="fd" with a sign flipper, past the plain warm-up: every process
+    learns the same weights for the voters (the flipper's negative) and
+    trains to the single-process result bit for bit."""
+    from tf_sparsesign.aggregation.combine.fd import WARMUP_STEPS
+    from tf_sparsesign.experiments import Adversary
+
+    steps = WARMUP_STEPS + 6
+    results = run_workers(3, tmp_path, "--mode", "fit", "--steps",
+                          str(steps), "--density", "0.5", "--vote", "fd",
+                          "--flipper", "2", timeout=240)
+    for rc, data, log in results:
+        assert rc == 0 and "error" not in data, (data.get("error"), log)
+    weights = [data["fd_weights"] for _, data, _ in results]
+    for w in weights[1:]:
+        np.testing.assert_array_equal(weights[0], w)
+    assert weights[0][2] < 0 < min(weights[0][:2]), weights[0]
+    first = weights_of(results[0][1])
+    for _, data, _ in results[1:]:
+        for a, b in zip(first, weights_of(data)):
+            np.testing.assert_array_equal(a, b)
+    expected = single_process_fit(
+        3, steps, 0.5, vote="fd",
+        adversary=Adversary("signflip", replicas=(2,)))
+    for a, b in zip(first, expected):
+        np.testing.assert_array_equal(a, b)
+    plain = single_process_fit(
+        3, steps, 0.5, adversary=Adversary("signflip", replicas=(2,)))
+    assert any(not np.array_equal(a, b) for a, b in zip(first, plain))
 
 
 def test_wrapper_custom_loop_under_plain_mwms(tmp_path):

@@ -1,7 +1,7 @@
 """One worker of a multi-worker test job (started by tests with TF_CONFIG).
 
     python mw_fit.py OUT.npz --mode fit|loop|die [--density D] [--steps S]
-                     [--timeout T] [--wrapper]
+                     [--timeout T] [--wrapper] [--vote V] [--flipper R]
 
 fit:  model.fit on the shared arrays (Keras shards them by data).
 loop: a custom loop where each worker feeds its own known batches.
@@ -14,6 +14,7 @@ import json
 import os
 import sys
 import time
+import traceback
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
@@ -35,10 +36,21 @@ def model_fn():
 
 
 def arrays(workers, steps):
+    """A learnable regression (a linear map plus noise), so that honest
+    workers' gradients agree in sign (vote="fd" reads that)."""
     rng = np.random.default_rng(1)
     n = workers * BATCH_PER_WORKER * steps
-    return (rng.standard_normal((n, 5)).astype(np.float32),
-            rng.standard_normal((n, 3)).astype(np.float32))
+    x = rng.standard_normal((n, 5)).astype(np.float32)
+    y = x @ rng.standard_normal((5, 3)) + 0.1 * rng.standard_normal((n, 3))
+    return x, y.astype(np.float32)
+
+
+def flipper(replica):
+    """The sign-flipping adversary at ``replica``, or None."""
+    if replica is None:
+        return None
+    from tf_sparsesign.experiments import Adversary
+    return Adversary("signflip", replicas=(replica,))
 
 
 def main():
@@ -61,6 +73,10 @@ def main():
     ap.add_argument("--wire", default="int32")
     ap.add_argument("--shard-capacity", type=float, default=1.25)
     ap.add_argument("--error-feedback", choices=["on", "off"], default="on")
+    ap.add_argument("--vote", default="plain")
+    ap.add_argument("--flipper", type=int, default=None,
+                    help="replica that sends inverted signs (the "
+                    "experiments' Adversary('signflip'))")
     args = ap.parse_args()
     cfg = json.loads(os.environ["TF_CONFIG"])
     workers = len(cfg["cluster"]["worker"])
@@ -80,7 +96,8 @@ def main():
             strategy = tf_sparsesign.MultiWorkerSparseSignStrategy(
                 density=args.density, error_feedback=ef,
                 aggregation=args.aggregation, wire=args.wire,
-                shard_capacity=args.shard_capacity,
+                shard_capacity=args.shard_capacity, vote=args.vote,
+                adversary=flipper(args.flipper),
                 timeout_seconds=args.timeout)
         with strategy.scope():
             model = model_fn()
@@ -146,11 +163,14 @@ def main():
         result["bytes_sent"] = np.int64(stats["bytes_sent"])
         result["overflow"] = np.int64(stats.get("overflow", 0))
         agg = aggregator_of(model.optimizer)
+        if args.vote == "fd":
+            result["fd_weights"] = agg.combiner.weights().numpy()
         for slot in range(len(agg.state.memories)):
             result[f"m{slot}"] = np.stack(
                 [m.numpy() for m in agg.state.memory_values(slot)])
     except Exception as exc:  # reported to the test, which asserts on it
         result["error"] = np.array(f"{type(exc).__name__}: {exc}")
+        traceback.print_exc()  # into the worker's log, for the test
     result["seconds"] = np.float64(time.time() - t0)
     np.savez(args.out, **result)
     print("WORKER-DONE", index, "error" in result, flush=True)

@@ -59,6 +59,9 @@ class FederatedDefense:
 
     def __init__(self, state, num_replicas: int):
         m = int(num_replicas)
+        # The rows' count: across workers the gathered codes' first
+        # dimension is not known while the step is traced.
+        self.num_replicas = m
         self.products = state.tracked("sparsesign_fd_products", (m, m),
                                       "float64")
         self.shared = state.tracked("sparsesign_fd_shared", (m, m),
@@ -99,7 +102,7 @@ class FederatedDefense:
         shared coordinates (float64; exact) over every
         :func:`stride`-th coordinate; rows the vote rejects count for
         nothing."""
-        step = stride(num_elements, int(codes.shape[0]))
+        step = stride(num_elements, self.num_replicas)
         width = -(-int(num_elements) // step)
         live, index, sign = row_signs(codes, num_elements, on_invalid)
         kept = live & (index % step == 0)
