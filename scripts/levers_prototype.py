@@ -20,6 +20,11 @@ Variants:
   so that the vote's expectation follows the sum of the magnitudes, as
   the mean does; for heterogeneous workers); memory cleared as usual.
 * ``sto-sign+ef`` — the same, the memory keeping ``e - b * sign_sent``.
+* ``magvote:exact`` / ``magvote:2`` — for ``--methods topk`` (which sends
+  values): the step is the *sign* of the sum of the values sent
+  (``exact``), or of the signs weighted 2 where ``|e|`` is at least the
+  sender's median sent ``|e|`` and 1 below (``2``: one more bit per code on
+  a wire). How much magnitude the vote would need; lr in sign units.
 
 Usage::
 
@@ -44,7 +49,7 @@ import sys
 from collections import defaultdict
 
 VARIANTS = ("ef-scaled", "ef-keep:F", "vote-scaled", "vote-scaled+ef-scaled",
-            "sto-sign", "sto-sign+ef")
+            "sto-sign", "sto-sign+ef", "magvote:exact", "magvote:2")
 
 
 def patch(variant: str) -> None:
@@ -56,6 +61,9 @@ def patch(variant: str) -> None:
     from tf_sparsesign.aggregation.select import topk
 
     memory_rule = None
+    if variant.startswith("magvote:"):
+        _patch_magnitude_vote(variant.split(":", 1)[1])
+        return
     if variant.startswith("ef-keep:"):
         fraction = float(variant.split(":", 1)[1])
         memory_rule = lambda v: v * fraction  # noqa: E731
@@ -114,6 +122,40 @@ def _stochastic_signs(chosen, valid, v, variant):
     codes = tf.where(valid, (chosen.codes // 2) * 2 + bits, chosen.codes)
     kept = v - b * signs if variant.endswith("+ef") else tf.zeros_like(v)
     return chosen._replace(codes=codes), kept
+
+
+def _patch_magnitude_vote(levels: str) -> None:
+    import tensorflow as tf
+
+    from tf_sparsesign.aggregation.combine import SparseUpdate
+    from tf_sparsesign.aggregation.combine import mean_values
+
+    def combine(self, codes, values, num_elements, on_invalid):
+        live = codes >= 0
+        if levels == "2":
+            magnitude = tf.abs(values)
+            median = tf.map_fn(
+                lambda r: _median_live(r[0], r[1]), (magnitude, live),
+                fn_output_signature=tf.float32)
+            values = tf.sign(values) * tf.where(
+                magnitude >= median[:, None], 2.0, 1.0)
+        index = tf.boolean_mask(codes, live) // 2
+        sent = tf.boolean_mask(values, live)
+        order = tf.argsort(index, stable=True)
+        index, sent = tf.gather(index, order), tf.gather(sent, order)
+        unique, segment = tf.unique(index)
+        total = tf.math.segment_sum(sent, segment)
+        return (SparseUpdate(unique, tf.sign(total), tf.abs(total)),
+                tf.zeros([], tf.int32))
+    mean_values.MeanOfValues.combine = combine
+
+
+def _median_live(magnitude, live):
+    import tensorflow as tf
+
+    m = tf.sort(tf.boolean_mask(magnitude, live))
+    n = tf.shape(m)[0]
+    return tf.cond(n > 0, lambda: m[n // 2], lambda: tf.constant(0.0))
 
 
 def _patch_scaled_vote(agg) -> None:
