@@ -4,8 +4,8 @@ Runs on the 4 logical CPU devices of conftest, offline (scikit-learn's
 digits only; nothing is downloaded).
 """
 
-import dataclasses
 import csv
+import dataclasses
 import math
 import os
 import subprocess
