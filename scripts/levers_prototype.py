@@ -127,26 +127,23 @@ def _stochastic_signs(chosen, valid, v, variant):
 def _patch_magnitude_vote(levels: str) -> None:
     import tensorflow as tf
 
-    from tf_sparsesign.aggregation.combine import SparseUpdate
     from tf_sparsesign.aggregation.combine import mean_values
 
+    summed = mean_values.MeanOfValues.combine
+
     def combine(self, codes, values, num_elements, on_invalid):
-        live = codes >= 0
         if levels == "2":
+            live = codes >= 0
             magnitude = tf.abs(values)
             median = tf.map_fn(
                 lambda r: _median_live(r[0], r[1]), (magnitude, live),
                 fn_output_signature=tf.float32)
             values = tf.sign(values) * tf.where(
                 magnitude >= median[:, None], 2.0, 1.0)
-        index = tf.boolean_mask(codes, live) // 2
-        sent = tf.boolean_mask(values, live)
-        order = tf.argsort(index, stable=True)
-        index, sent = tf.gather(index, order), tf.gather(sent, order)
-        unique, segment = tf.unique(index)
-        total = tf.math.segment_sum(sent, segment)
-        return (SparseUpdate(unique, tf.sign(total), tf.abs(total)),
-                tf.zeros([], tf.int32))
+        # The baseline's sum per index, applied as its sign.
+        update, dropped = summed(self, codes, values, num_elements,
+                                 on_invalid)
+        return update._replace(values=tf.sign(update.values)), dropped
     mean_values.MeanOfValues.combine = combine
 
 
