@@ -16,8 +16,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import statistics
-import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
@@ -25,29 +23,8 @@ import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
 from tf_sparsesign import ops  # noqa: E402
-
-
-def median_time(fn, repeat: int) -> float:
-    fn()  # warm-up (allocations, first-call tracing)
-    times = []
-    for _ in range(repeat):
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return statistics.median(times)
-
-
-def interleaved_medians(fns: dict, repeat: int) -> dict:
-    """Median time of each function, called in turn ``repeat`` times (so a
-    change in the machine's load hits all alike), after one warm-up call."""
-    times = {name: [] for name in fns}
-    for r in range(repeat + 1):
-        for name, fn in fns.items():
-            t0 = time.perf_counter()
-            fn()
-            if r:
-                times[name].append(time.perf_counter() - t0)
-    return {name: statistics.median(t) for name, t in times.items()}
+from tf_sparsesign.timing import (interleaved_medians,  # noqa: E402
+                                  median_seconds)
 
 
 def ms(t: float) -> str:
@@ -77,10 +54,10 @@ def encode_rows(n: int, density: float, repeat: int) -> dict:
 
     slow = max(1, repeat // 3) if n >= 50_000_000 else repeat
     row = {"N": n, "k": k,
-           "ours": median_time(ours, repeat),
-           "top_k": median_time(topk, slow),
-           "argpartition": median_time(argpart, slow),
-           "np.sum": median_time(stream, repeat)}
+           "ours": median_seconds(ours, repeat),
+           "top_k": median_seconds(topk, slow),
+           "argpartition": median_seconds(argpart, slow),
+           "np.sum": median_seconds(stream, repeat)}
     return row
 
 
@@ -108,11 +85,8 @@ def fused_row(n: int, density: float, repeat: int) -> dict:
         memory.assign(residual)
         return codes
 
-    def run(fn):
-        return lambda: tf.nest.map_structure(lambda t: t.numpy(), fn())
-
     return {"N": n, "k": k, **interleaved_medians(
-        {"add": add, "fused": run(fused), "unfused": run(unfused)}, repeat)}
+        {"add": add, "fused": fused, "unfused": unfused}, repeat)}
 
 
 def vote_row(n: int, m: int, k: int, repeat: int) -> dict:
@@ -122,15 +96,15 @@ def vote_row(n: int, m: int, k: int, repeat: int) -> dict:
                                   for r in rows], np.int32))
     buf = np.empty(n, np.float32)
     return {"N": n, "M": m, "k": k,
-            "vote": median_time(lambda: ops.majority_vote(codes, n).numpy(),
+            "vote": median_seconds(lambda: ops.majority_vote(codes, n).numpy(),
                                 repeat),
             # np.zeros alone only maps pages lazily; writing the zeros is
             # the honest "one write of N floats" (fresh pages, like an op's
             # freshly allocated output). fill(0) reuses a warm buffer.
-            "np.zeros": median_time(lambda: np.zeros(n, np.float32), repeat),
-            "zeros+write": median_time(
+            "np.zeros": median_seconds(lambda: np.zeros(n, np.float32), repeat),
+            "zeros+write": median_seconds(
                 lambda: np.zeros(n, np.float32).fill(0.0), repeat),
-            "fill(0)": median_time(lambda: buf.fill(0.0), repeat)}
+            "fill(0)": median_seconds(lambda: buf.fill(0.0), repeat)}
 
 
 def main() -> None:

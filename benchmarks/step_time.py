@@ -53,18 +53,6 @@ class StepTimer:
         self.callback = _Timer()
 
 
-def plain_mirrored(devices):
-    """A stock MirroredStrategy; a fresh collective-key base per instance,
-    since two in one process otherwise mix up their collectives (the same
-    thing SparseSignStrategy does internally)."""
-    plain_mirrored.base = getattr(plain_mirrored, "base", 0) + 1_000_000
-    strategy = tf.distribute.MirroredStrategy.__new__(
-        tf.distribute.MirroredStrategy)
-    strategy._collective_key_base = plain_mirrored.base
-    strategy.__init__(devices)
-    return strategy
-
-
 def interleaved_medians(strategies, spec, steps, batch, rounds):
     """Median step time of each strategy's model, trained in alternating
     rounds of ``steps`` steps (so a change in the machine's load hits all
@@ -110,9 +98,12 @@ def main():
           f"{args.batch}, density {args.density:.1%}\n")
     print("| model | params | dense ms/step | S3GD-MV ms/step | ratio |")
     print("|---|---|---|---|---|")
+    # One stock MirroredStrategy for every model: several in one process
+    # would reuse collective keys upstream (our strategies take their own).
+    dense = tf.distribute.MirroredStrategy(devices)
     for name, spec in MODELS.items():
         medians, params = interleaved_medians(
-            {"dense": plain_mirrored(devices),
+            {"dense": dense,
              "ours": tf_sparsesign.SparseSignStrategy(
                  density=args.density, devices=devices)},
             spec, args.steps, args.batch, args.rounds)

@@ -17,8 +17,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import statistics
-import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
@@ -27,13 +25,8 @@ import tensorflow as tf  # noqa: E402
 
 from tf_sparsesign import VOTE_MODES, ops  # noqa: E402
 from tf_sparsesign.aggregation import registry  # noqa: E402
-
-
-class _State:
-    """What a vote rule asks of the aggregation's state."""
-
-    def tracked(self, name, shape=(), dtype="int64"):
-        return tf.Variable(tf.zeros(shape, dtype), name=name)
+from tf_sparsesign.aggregation.probe import ScratchFactory  # noqa: E402
+from tf_sparsesign.timing import median_seconds  # noqa: E402
 
 
 def rows(n: int, m: int, density: float) -> tf.Tensor:
@@ -45,22 +38,17 @@ def rows(n: int, m: int, density: float) -> tf.Tensor:
 
 
 def time_rule(name: str, codes, n: int, repeat: int) -> float:
-    rule = registry.load(registry.VOTES[name])(_State(), codes.shape[0])
+    rule = registry.load(registry.VOTES[name])(ScratchFactory(),
+                                                codes.shape[0], "raise")
 
     @tf.function
     def step():
-        update, _ = rule.combine(codes, None, n, "raise")
-        if hasattr(rule, "observe"):
+        update, _ = rule.combine(codes, None, n)
+        if rule.learns:
             rule.apply(rule.observe(codes, update))
         return update.indices[:1]
 
-    step()  # trace, warm up
-    times = []
-    for _ in range(repeat):
-        t0 = time.perf_counter()
-        step().numpy()
-        times.append(time.perf_counter() - t0)
-    return statistics.median(times)
+    return median_seconds(step, repeat)
 
 
 def main():

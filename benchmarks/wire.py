@@ -18,8 +18,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import statistics
-import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
@@ -27,16 +25,7 @@ import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
 from tf_sparsesign import ops, policy  # noqa: E402
-
-
-def median_time(fn, repeat: int) -> float:
-    fn()  # warm-up
-    times = []
-    for _ in range(repeat):
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return statistics.median(times)
+from tf_sparsesign.timing import median_seconds  # noqa: E402
 
 
 def top_k_codes(n: int, k: int, seed: int) -> tf.Tensor:
@@ -61,14 +50,14 @@ def measure(n: int, density: float, workers: int, repeat: int) -> dict:
         "vs_floor": bits / floor, "vs_int32": 32 * k / bits,
         "vs_dense": 32 * n / bits,
         "max_vs_floor": 32 * policy.rice_max_words(n, k) / floor,
-        "copy": median_time(lambda: (codes + 0).numpy(), repeat),
-        "encode": median_time(lambda: ops.rice_encode(codes, n).numpy(),
+        "copy": median_seconds(lambda: (codes + 0).numpy(), repeat),
+        "encode": median_seconds(lambda: ops.rice_encode(codes, n).numpy(),
                               repeat),
-        "decode": median_time(lambda: ops.rice_decode(words, n, k).numpy(),
+        "decode": median_seconds(lambda: ops.rice_decode(words, n, k).numpy(),
                               repeat),
-        "decode_m": median_time(
+        "decode_m": median_seconds(
             lambda: ops.rice_decode(rows, n, k).numpy(), repeat),
-        "decode_each": median_time(
+        "decode_each": median_seconds(
             lambda: [ops.rice_decode(m, n, k).numpy() for m in msgs], repeat),
     }
 

@@ -53,10 +53,11 @@ VARIANTS = ("ef-scaled", "ef-keep:F", "vote-scaled", "vote-scaled+ef-scaled",
 
 
 def patch(variant: str) -> None:
-    """Replaces the parts of the aggregation the variant changes."""
+    """Replaces the parts of the aggregation the variant changes (through
+    the parts' public interfaces: a selector that keeps values, a memory
+    step that restores part of what it sent, an exchange wrapper)."""
     import tensorflow as tf
 
-    from tf_sparsesign.aggregation import aggregator as agg
     from tf_sparsesign.aggregation import memory as mem
     from tf_sparsesign.aggregation.select import topk
 
@@ -77,20 +78,15 @@ def patch(variant: str) -> None:
                          f"{variant!r}")
 
     # Every variant needs the selected values.
-    in_place, select = topk.TopK.select_in_place, topk.TopK.select
-    topk.TopK.select_in_place = (
-        lambda self, memory, g, k, label, want_values=False:
-        in_place(self, memory, g, k, label, True))
-    topk.TopK.select = (
-        lambda self, e, k, slot, keep_residual, want_values=False:
-        select(self, e, k, slot, keep_residual, True))
+    init = topk.TopK.__init__
+    topk.TopK.__init__ = (lambda self, seed=0, want_values=False:
+                          init(self, seed, True))
 
     if memory_rule is not None:
-        original = mem.ErrorFeedback.select
+        original = mem.ErrorFeedbackStep.select
 
-        def select_keeping(self, selector, slot, g, k, label, want_values):
-            chosen, pending = original(self, selector, slot, g, k, label,
-                                       True)
+        def select_keeping(self, index, g):
+            chosen = original(self, index, g)
             valid = chosen.codes >= 0
             local = tf.boolean_mask(chosen.codes, valid) // 2
             v = tf.boolean_mask(chosen.values, valid)
@@ -98,14 +94,12 @@ def patch(variant: str) -> None:
                 chosen, kept = _stochastic_signs(chosen, valid, v, variant)
             else:
                 kept = memory_rule(v)
-            residuals = {} if pending is None else {slot: pending[1]}
-            self.give_back(slot, local, kept, residuals)
-            return chosen, (None if pending is None else
-                            (slot, residuals[slot]))
-        mem.ErrorFeedback.select = select_keeping
+            self.restore(index, local, kept)
+            return chosen
+        mem.ErrorFeedbackStep.select = select_keeping
 
     if variant.startswith("vote-scaled"):
-        _patch_scaled_vote(agg)
+        _patch_scaled_vote()
 
 
 def _stochastic_signs(chosen, valid, v, variant):
@@ -131,7 +125,7 @@ def _patch_magnitude_vote(levels: str) -> None:
 
     summed = mean_values.MeanOfValues.combine
 
-    def combine(self, codes, values, num_elements, on_invalid):
+    def combine(self, codes, values, num_elements):
         if levels == "2":
             live = codes >= 0
             magnitude = tf.abs(values)
@@ -141,8 +135,7 @@ def _patch_magnitude_vote(levels: str) -> None:
             values = tf.sign(values) * tf.where(
                 magnitude >= median[:, None], 2.0, 1.0)
         # The baseline's sum per index, applied as its sign.
-        update, dropped = summed(self, codes, values, num_elements,
-                                 on_invalid)
+        update, dropped = summed(self, codes, values, num_elements)
         return update._replace(values=tf.sign(update.values)), dropped
     mean_values.MeanOfValues.combine = combine
 
@@ -155,57 +148,60 @@ def _median_live(magnitude, live):
     return tf.cond(n > 0, lambda: m[n // 2], lambda: tf.constant(0.0))
 
 
-def _patch_scaled_vote(agg) -> None:
-    import tensorflow as tf
+class _ScaledVote:
+    """An exchange around the real one: each replica's message also carries
+    its mean ``|e|`` over what it sent, per variable (float32 words at the
+    end, as they would ride on a wire); the host step scales the update of
+    each variable by the replicas' mean of it, so that the sparse SGD apply
+    steps by ``lr * scale * vote``."""
 
-    from tf_sparsesign.aggregation import apply as apply_lib
+    def __init__(self, inner, layout):
+        self.inner, self.layout = inner, layout
+        self.gives_back, self.rule = inner.gives_back, inner.rule
+        self.codec = inner.codec
+        self.count = len(layout.sizes)
+
+    def message(self, codes, values):
+        import tensorflow as tf
+
+        variable = tf.searchsorted(self.layout.offsets,
+                                   tf.maximum(codes, 0) // 2,
+                                   side="right") - 1
+        live = tf.cast(codes >= 0, tf.float32)
+        sums = tf.math.unsorted_segment_sum(tf.abs(values) * live, variable,
+                                            self.count)
+        counts = tf.math.unsorted_segment_sum(live, variable, self.count)
+        scales = sums / tf.maximum(counts, 1.0)
+        inner = self.inner.message(codes, values)
+        return inner._replace(words=tf.concat(
+            [inner.words, tf.bitcast(scales, tf.int32)], 0))
+
+    def host_step(self, local):
+        import tensorflow as tf
+
+        words = [w[:-self.count] for w in local]
+        scales = tf.reduce_mean(tf.stack(
+            [tf.bitcast(w[-self.count:], tf.float32) for w in local]), 0)
+        result = self.inner.host_step(words)
+        update = result.update
+        variable = tf.searchsorted(self.layout.offsets, update.indices,
+                                   side="right") - 1
+        return result._replace(update=update._replace(
+            values=update.values * tf.gather(scales, variable)))
+
+    def wire(self, words, down_words):
+        return self.inner.wire(words[:-self.count], down_words)
+
+
+def _patch_scaled_vote() -> None:
+    from tf_sparsesign.aggregation import aggregator as agg
 
     init = agg.Aggregator.__init__
 
-    def init_with_values(self, *args, **kwargs):
+    def init_scaled(self, *args, **kwargs):
         init(self, *args, **kwargs)
-        self.want_values = True
-    agg.Aggregator.__init__ = init_with_values
-
-    def aggregate(self, grads_and_vars):
-        grads_and_vars = list(grads_and_vars)
-        ctx = agg._replica_context()
-        present = self.layout.present(grads_and_vars)
-        checked = ctx.merge_call(agg._all_local,
-                                 args=([g for _, _, g in present],))
-        with tf.control_dependencies([checked]):
-            chosen, pending = self.encode(present)
-            scales = tf.stack([
-                tf.reduce_sum(tf.abs(tf.cast(c.values, tf.float32))) /
-                tf.maximum(tf.reduce_sum(tf.cast(c.codes >= 0, tf.float32)),
-                           1.0) for c in chosen])
-            message, kept = self.exchange.message(
-                tf.concat([c.codes for c in chosen], 0),
-                agg._concat_or_none([agg._float32(c.values)
-                                     for c in chosen]), self.adversary)
-        overflow = self._give_back(present, chosen, kept, pending)
-        slots = [(i, slot) for i, slot, _ in present]
-
-        def host(strategy, message, scales):
-            mean = tf.reduce_mean(tf.stack(
-                strategy.experimental_local_results(scales)), 0)
-            update, dropped, down = self.exchange.host_step(strategy,
-                                                            message)
-            lr = self.apply._learning_rate()
-            for j, (_, slot, local, values) in enumerate(
-                    apply_lib._pieces(self.layout, update, slots)):
-                var = self.layout.variable(slot)
-                step = tf.cast(values, var.dtype) * tf.cast(lr * mean[j],
-                                                            var.dtype)
-                strategy.extended.update(
-                    apply_lib.tf_variable(var), apply_lib.scatter_sub,
-                    args=(local, step), group=False)
-            return update, dropped, down
-        update, dropped, down = ctx.merge_call(host, args=(message, scales))
-        self.memory.commit(pending, after=update.indices)
-        self._count(message, down, update, dropped, overflow)
-        return []  # applied already (plain SGD only)
-    agg.Aggregator.aggregate = aggregate
+        self.exchange = _ScaledVote(self.exchange, self.layout)
+    agg.Aggregator.__init__ = init_scaled
 
 
 def summary(out: str) -> None:

@@ -55,7 +55,7 @@ def main():
                              adversary=adversary, vote=args.vote)
     finally:
         keras.optimizers.SGD = base
-    rule = aggregator_of(made[-1]).combiner
+    rule = aggregator_of(made[-1]).exchange.rule
     print(f"vote={args.vote}, {args.flippers} of 8 flipping: final test "
           f"accuracy {100 * rows[-1]['test_accuracy']:.2f}%")
     weights = rule.weights().numpy()

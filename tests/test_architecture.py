@@ -3,6 +3,7 @@ experiments, private Keras/TF names in one module, small modules, one
 configuration surface, and guards around the Keras routing."""
 
 import ast
+import inspect
 from pathlib import Path
 
 import pytest
@@ -11,7 +12,18 @@ import keras
 
 import tf_sparsesign
 from tf_sparsesign import config as config_lib
+from tf_sparsesign.aggregation import adversary_hook, interfaces
+from tf_sparsesign.aggregation import memory as memory_lib
 from tf_sparsesign.aggregation import registry
+from tf_sparsesign.aggregation.apply import DenseGradients, SparseSGD
+from tf_sparsesign.aggregation.exchange import ExchangeSetup
+from tf_sparsesign.aggregation.exchange import downlink as downlink_lib
+from tf_sparsesign.aggregation.exchange.collectives import (LOCAL,
+                                                            HostCollectives)
+from tf_sparsesign.aggregation.framing import SettingsFrame
+from tf_sparsesign.aggregation.layout import Layout
+from tf_sparsesign.aggregation.probe import ScratchFactory
+from tf_sparsesign.experiments import Adversary
 from tf_sparsesign.integration import _patches
 
 PACKAGE = Path(tf_sparsesign.__file__).resolve().parent
@@ -161,6 +173,9 @@ def test_registry_names_are_the_settings_choices_and_load():
     assert config_lib.CHOICES["method"] == tuple(registry.METHODS)
     assert config_lib.CHOICES["wire"] == tuple(registry.CODECS)
     assert config_lib.CHOICES["vote"] == tuple(registry.VOTES)
+    assert config_lib.CHOICES["aggregation"] == (*registry.EXCHANGES, "auto")
+    # one byte model per exchange, under the exchange's own name
+    assert set(tf_sparsesign.policy.BYTE_MODELS) == set(registry.EXCHANGES)
     for spec in (*registry.METHODS.values(), *registry.VOTES.values(),
                  registry.VALUES_COMBINER):
         assert isinstance(registry.load(spec), type), spec
@@ -263,3 +278,161 @@ def test_training_stops_if_keras_bypasses_the_patched_aggregation(
     with pytest.raises(RuntimeError, match="would have trained with the "
                                            "dense all-reduce"):
         model.fit(tf.ones((8, 3)), tf.zeros((8, 2)), verbose=0)
+
+
+# -- the parts' contracts (aggregation/interfaces.py) ---------------------
+
+def registry_tables():
+    """Every registry table as ``{name: spec}`` (single specs as one
+    entry)."""
+    return {"METHODS": registry.METHODS, "EVERY_SIGN": {
+                "every_sign": registry.EVERY_SIGN},
+            "CODECS": registry.CODECS, "VOTES": registry.VOTES,
+            "PACKED_VOTES": registry.PACKED_VOTES,
+            "VALUES_COMBINER": {"values": registry.VALUES_COMBINER},
+            "DOWNLINKS": {f"{f}/{d}": cls for (f, d), cls in
+                          downlink_lib.FORMATS.items()},
+            "EXCHANGES": {n: e.part for n, e in registry.EXCHANGES.items()}}
+
+
+def build_part(table, spec):
+    """An instance of a registry entry, built the way build.py builds it
+    (small sizes, scratch state, one-host collectives)."""
+    cls = spec if isinstance(spec, type) else registry.load(spec)
+    if table in ("METHODS", "EVERY_SIGN"):
+        return cls(0, True)
+    if table == "CODECS":
+        return cls(100, 10, False, "drop")
+    if table in ("VOTES", "PACKED_VOTES", "VALUES_COMBINER"):
+        return cls(ScratchFactory(), 4, "drop")
+    if table == "DOWNLINKS":
+        return cls(25, 8, 4, "drop")
+    config = config_lib.SparseSignConfig()
+    return cls(ExchangeSetup(
+        num_elements=100, total_k=10, num_replicas=4,
+        codec=registry.load(registry.CODECS["int32"]), with_values=False,
+        on_invalid="drop", rule=build_part("VOTES", registry.VOTES["plain"]),
+        frame=SettingsFrame(config, 1), collectives=LOCAL))
+
+
+def protocol_members(protocol):
+    """``{name: signature or None}`` of a Protocol's methods and attributes
+    (None: an attribute)."""
+    names = set(getattr(protocol, "__annotations__", {}))
+    names |= {n for n, v in vars(protocol).items()
+              if callable(v) and not n.startswith("_")}
+    return {n: (inspect.signature(vars(protocol)[n])
+                if callable(vars(protocol).get(n)) else None)
+            for n in sorted(names)}
+
+
+def assert_satisfies(part, protocol, what):
+    assert isinstance(part, protocol), f"{what} is not a {protocol.__name__}"
+    for name, signature in protocol_members(protocol).items():
+        assert hasattr(part, name), f"{what} lacks {protocol.__name__}.{name}"
+        if signature is None:
+            continue
+        want = [p for p in signature.parameters if p != "self"]
+        got = inspect.signature(getattr(part, name)).parameters
+        assert list(got)[:len(want)] == want, (
+            f"{what}.{name}{tuple(got)} does not take "
+            f"{protocol.__name__}.{name}'s arguments {tuple(want)}")
+        assert all(p.default is not inspect.Parameter.empty
+                   for p in list(got.values())[len(want):]), (what, name)
+
+
+def test_every_registry_entry_satisfies_its_protocol():
+    tables = registry_tables()
+    assert set(tables) == set(interfaces.PROTOCOLS)
+    for table, entries in tables.items():
+        for name, spec in entries.items():
+            part = build_part(table, spec)
+            assert_satisfies(part, interfaces.PROTOCOLS[table],
+                             f"{table}[{name!r}]")
+
+
+def test_the_other_parts_satisfy_their_protocols():
+    v = tf.Variable(tf.zeros([6]))
+    ef = memory_lib.make([tf.Variable(tf.zeros([6]))],
+                         build_part("METHODS", registry.METHODS["sign_vote"]),
+                         [2], ["v"])
+    none = memory_lib.make([], build_part("METHODS",
+                                          registry.METHODS["random_k"]),
+                           [2], ["v"])
+    layout = Layout([v], lambda x: x.ref())
+    for part, protocol in (
+            (ef, interfaces.Memory), (none, interfaces.Memory),
+            (ef.begin(), interfaces.MemoryStep),
+            (none.begin(), interfaces.MemoryStep),
+            (LOCAL, interfaces.Collectives),
+            (HostCollectives(tf.distribute.get_strategy(), None),
+             interfaces.Collectives),
+            (DenseGradients(layout), interfaces.Apply),
+            (SparseSGD(lambda: 0.1, layout), interfaces.Apply),
+            (adversary_hook.HONEST, interfaces.Adversary),
+            (Adversary("signflip", (0,)).bind(4), interfaces.Adversary),
+            (ScratchFactory(), interfaces.StateFactory)):
+        assert_satisfies(part, protocol, type(part).__name__)
+
+
+def test_the_protocol_check_catches_a_wrong_signature():
+    class Wrong:
+        name, words = "w", 1
+
+        def encode(self, codes):  # values missing
+            return codes
+
+        def decode(self, rows):
+            return rows
+
+    with pytest.raises(AssertionError, match="does not take"):
+        assert_satisfies(Wrong(), interfaces.Codec, "Wrong")
+
+
+def aggregation_sources():
+    for name, path in modules():
+        if name.startswith("tf_sparsesign.aggregation"):
+            yield name, path, ast.parse(path.read_text())
+
+
+#: ``getattr`` reads allowed in aggregation/: variables' own attributes
+#: (a Keras 3 variable's path, a distributed variable's values), and the
+#: registry loading a part's class from its module.
+GETATTR_ALLOWED = {"path", "values"}
+
+
+def test_no_hasattr_or_getattr_probes_on_parts():
+    for name, _, tree in aggregation_sources():
+        for node in ast.walk(tree):
+            if not (isinstance(node, ast.Call) and
+                    isinstance(node.func, ast.Name)):
+                continue
+            assert node.func.id != "hasattr", f"hasattr in {name}"
+            if node.func.id == "getattr":
+                attr = node.args[1]
+                literal = isinstance(attr, ast.Constant)
+                assert (literal and attr.value in GETATTR_ALLOWED) or (
+                    name.endswith(".registry") and not literal), (
+                    f"getattr probe in {name}: {ast.unparse(node)}")
+
+
+def user_names():
+    """Every name a user can give for method, wire, vote and aggregation."""
+    return {*registry.METHODS, *registry.CODECS, *registry.VOTES,
+            *registry.AGGREGATIONS}
+
+
+def test_no_method_or_exchange_name_compared_outside_the_registry():
+    names = user_names()
+    for name, _, tree in aggregation_sources():
+        if name.endswith(".registry"):
+            continue
+        for node in ast.walk(tree):
+            if not isinstance(node, ast.Compare):
+                continue
+            literals = [c.value for c in ast.walk(node)
+                        if isinstance(c, ast.Constant) and
+                        isinstance(c.value, str)]
+            bad = [lit for lit in literals if lit in names]
+            assert not bad, f"{name} compares against {bad}: " \
+                f"{ast.unparse(node)}"

@@ -8,6 +8,7 @@ import pytest
 import tensorflow as tf
 
 import tf_sparsesign
+from tf_sparsesign.aggregation.adversary_hook import Honest
 from tf_sparsesign.aggregation import adversary_hook
 from tf_sparsesign.experiments import Adversary
 from tf_sparsesign.experiments.hostile import HostileReplicas
@@ -170,7 +171,7 @@ def test_dense_baseline_rejects_modes_without_a_dense_form():
         hook.corrupt_gradients([tf.zeros([2])])
 
 
-class _Reencode:
+class _Reencode(Honest):
     """A test hook that replaces every replica's codes by the top-K of the
     error-accumulated gradient it is shown: the honest codes exactly when
     ``dense`` is what the step selects from (memory + gradient, read before
@@ -181,12 +182,6 @@ class _Reencode:
     def corrupt_selection(self, codes, values, num_elements, dense):
         return tf_sparsesign.sparse_sign_encode(
             dense(), int(codes.shape[0])), values
-
-    def corrupt_message(self, words, codec, num_elements):
-        return words
-
-    def corrupt_gradients(self, grads):
-        return grads
 
 
 def test_dense_view_and_stale_selection_through_the_step():

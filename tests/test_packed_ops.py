@@ -48,7 +48,7 @@ def test_codes_in_any_order_round_trip(n):
     words = codec.encode(shuffled)
     assert words.shape == [codec.words]
     np.testing.assert_array_equal(row_signs(words, n).numpy(), np.sign(g))
-    decoded = codec.decode(words[None, :], "raise")
+    decoded = codec.decode(words[None, :])
     assert decoded.valid.numpy().tolist() == [True]
 
 
@@ -129,10 +129,11 @@ def test_invalid_rows_raise_or_abstain():
     good = 34 | 5 << 8
     rows = tf.constant([[good], [243], [9 << 8], [-1]], tf.int32)
     # byte 243 is no base-3 byte; 9 << 8 sets a digit for coordinate 7.
-    assert codec.decode(rows, "drop").valid.numpy().tolist() == [
+    assert PackedSignsCodec(7, 7, False, "drop").decode(
+        rows).valid.numpy().tolist() == [
         True, False, False, False]
     with pytest.raises(tf.errors.InvalidArgumentError,
                        match=r"row 1 \(of 4\) is not a valid message"):
-        codec.decode(rows, "raise")
+        codec.decode(rows)
     # A row of -1 words (how the aggregation mutes a row) abstains.
     assert row_signs(tf.constant([-1]), 7).numpy().tolist() == [0.0] * 7

@@ -43,8 +43,8 @@ def test_parts_are_chosen_once_at_build(settings, parts):
         opt = keras.optimizers.SGD(0.1)
         opt.build(model.trainable_variables)
     agg = aggregator_of(opt)
-    assert (type(agg.selector).__name__, agg.exchange.codec.name,
-            type(agg.combiner).__name__) == parts
+    assert (type(agg.memory.selector).__name__, agg.exchange.codec.name,
+            type(agg.exchange.rule).__name__) == parts
 
 
 def test_signsgd_message_is_what_policy_and_plan_say():
@@ -117,10 +117,10 @@ def test_same_weights_as_the_int32_path_bit_for_bit(settings, monkeypatch):
     for a, b in zip(packed_mem, int32_mem):
         assert a.view(np.uint32).tolist() == b.view(np.uint32).tolist()
     if settings.get("vote") == "weighted":
-        np.testing.assert_array_equal(agg.combiner.agree.numpy(),
-                                      old.combiner.agree.numpy())
-        np.testing.assert_array_equal(agg.combiner.disagree.numpy(),
-                                      old.combiner.disagree.numpy())
+        np.testing.assert_array_equal(agg.exchange.rule.agree.numpy(),
+                                      old.exchange.rule.agree.numpy())
+        np.testing.assert_array_equal(agg.exchange.rule.disagree.numpy(),
+                                      old.exchange.rule.disagree.numpy())
     # 32x fewer bits per coordinate than int32 codes, less the framing.
     n = sum(agg.layout.sizes)
     assert agg.exchange.codec.words == -(-n // 20) and old.exchange.codec.words == n

@@ -227,7 +227,7 @@ def test_weighted_vote_learns_to_ignore_sign_flippers():
     err_weighted, model = _train_against(flippers, "weighted")
     err_clean, _ = _train_against(None, "plain")
     agg = aggregator_of(model.optimizer)
-    weights = agg.combiner.weights().numpy()
+    weights = agg.exchange.rule.weights().numpy()
     assert weights[0] < 0.5 and weights[1] < 0.5  # flippers (nearly) muted
     assert weights[2] > 2 and weights[3] > 2      # honest ones trusted
     # 2 of 4 flipping: the plain vote ties everywhere and cannot learn
@@ -240,7 +240,7 @@ def test_fd_vote_turns_a_sign_flipper_around_end_to_end():
     err_plain, _ = _train_against(flipper, "plain")
     err_fd, model = _train_against(flipper, "fd")
     err_clean, _ = _train_against(None, "plain")
-    weights = aggregator_of(model.optimizer).combiner.weights().numpy()
+    weights = aggregator_of(model.optimizer).exchange.rule.weights().numpy()
     assert weights[1] < -0.5                       # turned around
     assert np.all(weights[[0, 2, 3]] > 0.5)
     assert err_fd < err_plain and err_fd < err_clean + 0.05

@@ -149,11 +149,7 @@ class SparseSignConfig:
             raise ValueError(f"wire={self.wire!r} codes positions and signs; "
                              f"it cannot carry method={self.method!r} "
                              "(values): use wire='int32'")
-        if self.aggregation == "sharded" and registry.sends_values(
-                self.method):
-            raise ValueError(f"aggregation='sharded' votes signs; it cannot"
-                             f" carry method={self.method!r} (values): use "
-                             "aggregation='allgather'")
+        registry.check_exchange(self.method, self.wire, self.aggregation)
         capacity = self.shard_capacity
         if isinstance(capacity, bool) or not isinstance(
                 capacity, numbers.Real) or not capacity >= 1.0:
@@ -199,7 +195,7 @@ VOTE_MODES = tuple(registry.VOTES)
 #: Settings chosen from a fixed set, and the names each accepts.
 CHOICES = {"on_invalid": ("raise", "drop"), "wire": tuple(registry.CODECS),
            "method": tuple(registry.METHODS), "vote": VOTE_MODES,
-           "aggregation": policy.AGGREGATIONS, "downlink": policy.DOWNLINKS}
+           "aggregation": registry.AGGREGATIONS, "downlink": policy.DOWNLINKS}
 
 
 def mismatch_message(values, mine: int, config: SparseSignConfig) -> str:

@@ -164,7 +164,7 @@ def main():
         result["overflow"] = np.int64(stats.get("overflow", 0))
         agg = aggregator_of(model.optimizer)
         if args.vote == "fd":
-            result["fd_weights"] = agg.combiner.weights().numpy()
+            result["fd_weights"] = agg.exchange.rule.weights().numpy()
         for slot in range(len(agg.state.memories)):
             result[f"m{slot}"] = np.stack(
                 [m.numpy() for m in agg.state.memory_values(slot)])

@@ -1,20 +1,21 @@
 """Where a misbehaving replica can lie, for robustness experiments.
 
-The aggregation calls an *adversary* at the points a replica could send
-something other than the truth; by default :data:`HONEST`, which changes
-nothing. An experiment passes its own object with the same methods
+The aggregation calls an *adversary* (the
+:class:`~tf_sparsesign.aggregation.interfaces.Adversary` contract) at the
+points a replica could send something other than the truth; by default
+:data:`HONEST`, which changes nothing. An experiment passes its own object with the same methods
 (``tf_sparsesign.experiments.Adversary`` is one); the library never
 imports experiment code.
 
 The hook:
 
-* ``bind(message_codes) -> hook`` (optional) — called once when the
+* ``bind(message_codes) -> hook`` — called once when the
   aggregation is built, inside the strategy's scope, with the number of
   codes a replica sends per step (the sum of K; 0 for the dense
   baseline). Returns the object the aggregation calls from then on; an
   adversary that keeps state between steps (a step counter, a buffer of
   delayed messages) creates its variables here.
-* ``needs_dense`` (optional attribute, default False) — True when
+* ``needs_dense`` (attribute) — True when
   ``corrupt_selection`` reads ``dense``; only then does the aggregation
   read the error-feedback memories for it (before the encode clears the
   entries it selects).
@@ -39,6 +40,8 @@ import tensorflow as tf
 class Honest:
     """The default adversary hook: every replica sends what it computed."""
 
+    needs_dense = False
+
     def bind(self, message_codes: int) -> "Honest":
         """Nothing to create: the hook itself."""
         return self
@@ -61,20 +64,19 @@ HONEST = Honest()
 
 
 def bind(adversary, message_codes: int):
-    """``adversary.bind(message_codes)``, or ``adversary`` itself for a
-    hook without ``bind``; :data:`HONEST` for None."""
+    """``adversary.bind(message_codes)`` (the hook the aggregation calls
+    from then on); :data:`HONEST` for None."""
     adversary = HONEST if adversary is None else adversary
-    binder = getattr(adversary, "bind", None)
-    return binder(int(message_codes)) if binder else adversary
+    return adversary.bind(int(message_codes))
 
 
 def dense_view(sizes, pieces: dict):
-    """A zero-argument callable: the variables' ``pieces`` (slot -> tensor)
+    """A zero-argument callable: the variables' ``pieces`` (index -> tensor)
     laid end to end in the global index space as float32, zeros for slots
     without a piece."""
     def build():
         return tf.concat([
-            tf.cast(tf.reshape(pieces[slot], [-1]), tf.float32)
-            if slot in pieces else tf.zeros([n], tf.float32)
-            for slot, n in enumerate(sizes)], 0)
+            tf.cast(tf.reshape(pieces[index], [-1]), tf.float32)
+            if index in pieces else tf.zeros([n], tf.float32)
+            for index, n in enumerate(sizes)], 0)
     return build

@@ -10,14 +10,19 @@ from . import adversary_hook
 
 
 class DenseAggregator:
-    """All-reduces the gradients; counts a fp32 ring all-reduce's bytes."""
+    """All-reduces the gradients; counts a fp32 ring all-reduce's bytes.
+
+    Attributes: ``layout``, ``state``, ``ks`` (all 0), ``adversary``,
+    ``owner`` and ``routed_calls`` as :class:`.aggregator.Aggregator`'s.
+    """
 
     def __init__(self, config, layout, state):
-        self.config = config
         self.layout = layout
         self.state = state
         self.ks = [0] * len(layout.sizes)
         self.adversary = adversary_hook.bind(config.adversary, 0)
+        self.owner = None
+        self.routed_calls = 0
 
     def aggregate(self, grads_and_vars):
         grads_and_vars = list(grads_and_vars)
@@ -25,7 +30,7 @@ class DenseAggregator:
         present = self.layout.present(grads_and_vars)
         grads = self.adversary.corrupt_gradients([g for _, _, g in present])
         reduced = ctx.all_reduce(tf.distribute.ReduceOp.SUM, grads)
-        n = sum(self.layout.sizes[slot] for _, slot, _ in present)
+        n = sum(self.layout.sizes[index] for _, index, _ in present)
         ring = policy.dense_ring_bytes(n, self.state.num_replicas)
         self.state.count_step(4 * n, ring, ring, ring, 0)
         out = list(grads_and_vars)

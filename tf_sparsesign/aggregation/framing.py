@@ -1,4 +1,5 @@
-"""Every message starts with its sender's settings fingerprint.
+"""Every message starts with its sender's settings fingerprint (the
+message's frame; its setting, ``on_invalid``, is bound when built).
 
 ``[fingerprint, words ...]``: a replica started with other settings (or
 another model) is caught at the first step, before its rows are voted:
@@ -12,6 +13,7 @@ from __future__ import annotations
 import tensorflow as tf
 
 from .. import config as config_lib
+from .validity import REACT
 
 
 class SettingsFrame:
@@ -19,7 +21,7 @@ class SettingsFrame:
 
     def __init__(self, config, fingerprint: int):
         self.fingerprint = int(fingerprint)
-        self.strict = config.on_invalid == "raise"
+        self._react = REACT[config.on_invalid]
         # Literal braces would be read as placeholders by strings.format.
         text = config_lib.mismatch_message("{}", "{}", config)
         self._message = text.replace("{}", "\0").replace(
@@ -35,8 +37,8 @@ class SettingsFrame:
         """``(words [M, W], admitted [M] bool, checks)``: ``checks`` must
         run before the words are used (the raising settings check)."""
         prints = rows[:, 0]
-        admitted = tf.equal(prints, self.fingerprint)
-        checks = [tf.debugging.Assert(tf.reduce_all(admitted), [
-            tf.strings.format(self._message, (prints, self.fingerprint))])
-        ] if self.strict else []
+        admitted, checks = self._react(
+            tf.equal(prints, self.fingerprint),
+            lambda first, m: tf.strings.format(self._message,
+                                               (prints, self.fingerprint)))
         return rows[:, 1:], admitted, checks

@@ -40,7 +40,7 @@ class Layout:
         self.total = sum(self.sizes)
         self.offsets = [0, *itertools.accumulate(self.sizes)][:-1]
         self._var_key = var_key
-        self._slots = {var_key(v): i for i, v in enumerate(variables)}
+        self._indices = {var_key(v): i for i, v in enumerate(variables)}
 
     def check_index_space(self) -> None:
         """One step's codes must index fewer than 2**30 elements."""
@@ -50,26 +50,31 @@ class Layout:
                 "elements; one step's global index space must stay below "
                 f"2**30 = {MAX_ELEMENTS}.")
 
-    def slot(self, variable) -> int:
-        """The position of ``variable`` among those the layout was built
-        with."""
+    def index_of(self, variable) -> int:
+        """The index of ``variable``: its position among those the layout
+        was built with."""
         key = self._var_key(variable)
-        if key not in self._slots:
+        if key not in self._indices:
             raise ValueError(f"tf_sparsesign: variable {variable.name} was "
                              "not among those the optimizer was built with")
-        return self._slots[key]
+        return self._indices[key]
 
-    def variable(self, slot: int):
-        """The variable in ``slot``."""
-        return self.variables[slot]
+    def variable(self, index: int):
+        """The variable with this index."""
+        return self.variables[index]
+
+    def label(self, index: int) -> str:
+        """The variable's name, for error messages."""
+        variable = self.variables[index]
+        return getattr(variable, "path", None) or variable.name
 
     def present(self, grads_and_vars) -> list[tuple[int, int, tf.Tensor]]:
-        """``(position, slot, dense gradient)`` of every pair whose gradient
-        is not None (IndexedSlices become dense)."""
-        return [(i, self.slot(v), tf.convert_to_tensor(g))
+        """``(position, index, dense gradient)`` of every pair whose
+        gradient is not None (IndexedSlices become dense)."""
+        return [(i, self.index_of(v), tf.convert_to_tensor(g))
                 for i, (g, v) in enumerate(grads_and_vars) if g is not None]
 
-    def to_global(self, codes: tf.Tensor, slot: int) -> tf.Tensor:
+    def to_global(self, codes: tf.Tensor, index: int) -> tf.Tensor:
         """A variable's codes shifted into the global index space."""
-        shift = 2 * self.offsets[slot]
+        shift = 2 * self.offsets[index]
         return tf.where(codes >= 0, codes + shift, codes) if shift else codes

@@ -1,11 +1,14 @@
 """The names users choose, and the part that implements each (one line per
 part; no TensorFlow here, so the settings can be validated anywhere).
 
-Adding a method, codec or vote rule: write one small file in ``select/``,
-``codec/`` or ``combine/`` implementing the interface documented in that
-package, and add one line below (a codec also gives its length in
-:func:`tf_sparsesign.policy.codec_words`). :func:`choose` picks the parts
-of one optimizer, once, when it is built.
+Adding a method, codec, vote rule or exchange: write one small file in
+``select/``, ``codec/``, ``combine/`` or ``exchange/`` satisfying its
+Protocol in :mod:`.interfaces`, and add one line below (a codec also gives
+its length in :func:`tf_sparsesign.policy.codec_words`, an exchange its
+byte model in :data:`tf_sparsesign.policy.BYTE_MODELS`). The settings
+accept the new name at once (``config.CHOICES`` is built from these
+tables). :func:`choose` picks the parts of one optimizer, once, when it is
+built.
 """
 
 from __future__ import annotations
@@ -38,18 +41,37 @@ VOTES = {
 #: coordinate, so they run on the all-gather exchange only, and on codes
 #: (they have no packed form).
 WHOLE_VIEW_VOTES = ("fd",)
-#: The same vote rules, reading packed rows (codecs in :data:`_PACKED`)
+#: The same vote rules, reading packed rows (codecs in :data:`PACKED_WIRES`)
 #: straight from their digits instead of codes.
 PACKED_VOTES = {
     "plain": "combine.packed_votes:PackedMajorityVote",
     "weighted": "combine.packed_votes:PackedWeightedVote",
 }
-#: ``aggregation=``: how the replicas' selections are exchanged ("auto"
-#: picks one of these by the byte model).
+
+
+class ExchangeEntry(NamedTuple):
+    """An exchange: its part (``"module:Class"``), what its messages can
+    be (``carries``: ``"codes"``, ``"values"`` (top-K values), ``"packed"``
+    (packed signs)) and whether every host sees every row (``whole_view``,
+    which the vote rules of :data:`WHOLE_VIEW_VOTES` need)."""
+
+    part: str
+    carries: tuple
+    whole_view: bool
+
+
+#: ``aggregation=``: how the replicas' selections are exchanged (each
+#: exchange's byte model is :data:`tf_sparsesign.policy.BYTE_MODELS` of the
+#: same name; ``"auto"`` picks among the exchanges that can carry the
+#: message, :func:`choose`).
 EXCHANGES = {
-    "allgather": "exchange.allgather:AllGatherExchange",
-    "sharded": "exchange.sharded:ShardedExchange",
+    "allgather": ExchangeEntry("exchange.allgather:AllGatherExchange",
+                               ("codes", "values", "packed"), True),
+    "sharded": ExchangeEntry("exchange.sharded:ShardedExchange",
+                             ("codes",), False),
 }
+#: The names ``aggregation=`` accepts.
+AGGREGATIONS = (*EXCHANGES, "auto")
 #: How value-sending methods (``topk_values``) combine: whatever ``vote``.
 VALUES_COMBINER = "combine.mean_values:MeanOfValues"
 #: signSGD-MV's selection: ``method="sign_vote"`` when every tensor sends
@@ -59,34 +81,64 @@ EVERY_SIGN = "select.every_sign:EverySign"
 #: int32 or Rice codes of every coordinate; the vote is the same).
 EVERY_SIGN_WIRE = "packed"
 #: Methods whose messages carry values besides positions and signs.
-_VALUE_METHODS = ("topk_values",)
+VALUE_METHODS = ("topk_values",)
 #: Codecs whose decoded rows stay packed (read by :data:`PACKED_VOTES`).
-_PACKED = ("packed",)
+PACKED_WIRES = ("packed",)
+
+
+def message_kind(method: str, wire: str) -> str:
+    """What a message carries: ``"values"``, ``"packed"`` or ``"codes"``
+    (see :attr:`ExchangeEntry.carries`)."""
+    if method in VALUE_METHODS:
+        return "values"
+    return "packed" if wire in PACKED_WIRES else "codes"
 
 
 def check_vote(vote: str, wire: str, aggregation: str) -> None:
     """ValueError unless ``vote`` can run with ``wire`` and
     ``aggregation`` (see :data:`PACKED_VOTES`, :data:`WHOLE_VIEW_VOTES`)."""
-    if wire in _PACKED and vote not in PACKED_VOTES:
+    if wire in PACKED_WIRES and vote not in PACKED_VOTES:
         raise ValueError(
             f"vote={vote!r} cannot read packed rows (wire={wire!r}; "
             f"signSGD-MV, density 1 with method='sign_vote', always sends "
             f"them): with packed rows vote must be one of "
             f"{tuple(PACKED_VOTES)}; use wire='int32' or 'rice' below "
             f"density 1")
-    if aggregation == "sharded" and vote in WHOLE_VIEW_VOTES:
+    entry = EXCHANGES.get(aggregation)
+    if entry is not None and not entry.whole_view and \
+            vote in WHOLE_VIEW_VOTES:
         raise ValueError(
             f"vote={vote!r} weighs each row by how its signs relate to every "
             f"other row's, which a shard owner alone cannot see (and the "
-            f"sharded exchange trusts shard owners for their votes): it "
-            f"needs aggregation='allgather' or 'auto', got "
-            f"aggregation={aggregation!r}")
+            f"{aggregation} exchange trusts shard owners for their votes): "
+            f"it needs "
+            + " or ".join(f"aggregation={n!r}" for n, e in EXCHANGES.items()
+                          if e.whole_view)
+            + f" or 'auto', got aggregation={aggregation!r}")
+
+
+def check_exchange(method: str, wire: str, aggregation: str) -> None:
+    """ValueError unless ``aggregation`` can carry the messages of
+    ``method`` with ``wire``."""
+    entry = EXCHANGES.get(aggregation)
+    kind = message_kind(method, wire)
+    if entry is None or kind in entry.carries:
+        return
+    use = " or ".join(f"aggregation={n!r}" for n, e in EXCHANGES.items()
+                      if kind in e.carries) + " or 'auto'"
+    if kind == "values":
+        raise ValueError(f"aggregation={aggregation!r} votes signs; it cannot"
+                         f" carry method={method!r} (values): use {use}")
+    raise ValueError(f"aggregation={aggregation!r} needs codes (wire 'int32' "
+                     f"or 'rice'); packed signs (wire={wire!r}, or "
+                     f"signSGD-MV at density 1) cannot be sent that way: use "
+                     f"{use}")
 
 
 def sends_values(method: str) -> bool:
     """True when ``method`` sends values (only the int32 codec carries
     them, and they are combined by :data:`VALUES_COMBINER`)."""
-    return method in _VALUE_METHODS
+    return method in VALUE_METHODS
 
 
 class Parts(NamedTuple):
@@ -110,35 +162,36 @@ def choose(config, sends_everything: bool, num_elements: int, total_k: int,
     :func:`tf_sparsesign.policy.sends_everything`) with ``method=
     "sign_vote"`` is signSGD-MV: no top-K selection (:data:`EVERY_SIGN`)
     and packed signs (:data:`EVERY_SIGN_WIRE`) whatever ``wire`` says; the
-    vote is the same as with codes. ``aggregation="auto"`` all-gathers on
-    one host (``local_replicas == num_replicas``) and otherwise takes the
-    cheaper exchange by :func:`tf_sparsesign.policy.choose_aggregation`;
-    packed messages, values (``topk_values``) and the votes of
-    :data:`WHOLE_VIEW_VOTES` are always all-gathered (:func:`check_vote` says which pairs cannot run).
+    vote is the same as with codes. ``aggregation="auto"`` takes, among the
+    exchanges that can carry the messages (and show every row to every host
+    where the vote needs it), the first on one host (``local_replicas ==
+    num_replicas``: nothing crosses a wire) and otherwise the one that sends
+    the fewest bytes by :func:`tf_sparsesign.policy.choose_aggregation`.
+    :func:`check_vote` and :func:`check_exchange` say which pairs cannot run.
     """
-    method, wire = config.method, config.wire
+    method, wire, vote = config.method, config.wire, config.vote
     select = METHODS[method]
     if method == "sign_vote" and sends_everything:
         select, wire = EVERY_SIGN, EVERY_SIGN_WIRE
+    kind = message_kind(method, wire)
     exchange = config.aggregation
-    if sends_values(method):
+    if kind == "values":
         combine = VALUES_COMBINER
     else:
-        check_vote(config.vote, wire, exchange)
-        combine = (PACKED_VOTES if wire in _PACKED else VOTES)[config.vote]
-    if exchange == "sharded" and wire in _PACKED:
-        raise ValueError("aggregation='sharded' needs codes (wire 'int32' "
-                         "or 'rice'); signSGD-MV's packed signs are "
-                         "all-gathered (use aggregation='allgather' or "
-                         "'auto')")
+        check_vote(vote, wire, exchange)
+        combine = (PACKED_VOTES if kind == "packed" else VOTES)[vote]
+    check_exchange(method, wire, exchange)
     if exchange == "auto":
+        whole = kind != "values" and vote in WHOLE_VIEW_VOTES
+        candidates = tuple(n for n, e in EXCHANGES.items()
+                           if kind in e.carries and (e.whole_view or
+                                                     not whole))
         one_host = (local_replicas or num_replicas) >= num_replicas
-        whole = (wire in _PACKED or config.vote in WHOLE_VIEW_VOTES or
-                 sends_values(method))  # values are never sharded
-        exchange = ("allgather" if one_host or whole else
+        exchange = (candidates[0] if one_host else
                     policy.choose_aggregation(num_elements, total_k,
                                               num_replicas, wire,
-                                              config.shard_capacity))
+                                              config.shard_capacity,
+                                              candidates))
     return Parts(select, CODECS[wire], combine, wire, exchange)
 
 

@@ -4,13 +4,14 @@
 
 * ``memories`` — one error-feedback memory per variable, one value per
   replica (sync-on-read variables; empty without error feedback);
-* ``counters`` — communication counters (:data:`COUNTERS`, int64);
-* ``extra`` — state a part asks for (the weighted vote's reliability
-  counts), created through :meth:`AggregatorState.tracked`.
+* ``counters`` — communication counters (:data:`COUNTERS`, int64, and
+  those a part adds with :meth:`AggregatorState.add_counter`);
+* state a part asks for (a vote rule's statistics), created through
+  :meth:`AggregatorState.tracked` and held by that part.
 
 Variables are created by a *factory* the integration passes in (Keras 3
-or tf_keras), so nothing here depends on Keras. Counters and ``extra`` are
-tracked by the owning optimizer and saved with its variables; new state
+or tf_keras, :class:`~.interfaces.StateFactory`), so nothing here depends
+on Keras. Counters and the parts' state are tracked by the owning optimizer and saved with its variables; new state
 must not add tracked variables (that would change the optimizer's variable
 count, and Keras then skips loading older files): save it with the memories
 below instead.
@@ -21,7 +22,7 @@ own key:
 
 * Keras stores (``save_weights``, ``.keras`` files, ``BackupAndRestore``):
   :func:`save_to_store` / :func:`load_from_store` add entries
-  ``sparsesign_memory_<slot>_<replica>`` and ``sparsesign_replicas``
+  ``sparsesign_memory_<index>_<replica>`` and ``sparsesign_replicas``
   (local replicas, replicas in sync).
 * ``tf.train.Checkpoint``: :func:`checkpoint_tensors` /
   :func:`restore_checkpoint_tensors` (one tensor per variable, stacked over
@@ -54,7 +55,8 @@ PREFIX = "sparsesign_"
 
 
 class AggregatorState:
-    """Memories, counters and extra state of one optimizer's aggregation.
+    """Memories and counters of one optimizer's aggregation (and the
+    factory for the state its parts create).
 
     Args:
       factory: creates variables: ``replica_local(reference, name)`` (one
@@ -73,7 +75,6 @@ class AggregatorState:
                          for v in variables] if error_feedback else []
         self.counters = {name: self.tracked(f"sparsesign_{name}")
                          for name in COUNTERS}
-        self.extra = {}
 
     def tracked(self, name: str, shape=(), dtype="int64"):
         """A new variable tracked (and saved) with the optimizer's own."""
@@ -104,10 +105,11 @@ class AggregatorState:
         return {name: int(components(var)[0].numpy())
                 for name, var in self.counters.items()}
 
-    def memory_values(self, slot: int) -> list:
-        """Each local replica's error-feedback memory of variable ``slot``."""
+    def memory_values(self, index: int) -> list:
+        """Each local replica's error-feedback memory of variable
+        ``index``."""
         return [tf.convert_to_tensor(c)
-                for c in components(self.memories[slot])]
+                for c in components(self.memories[index])]
 
 
 def tf_variable(variable):
@@ -126,8 +128,8 @@ def replica_meta(state: AggregatorState) -> np.ndarray:
     return np.array([local, state.num_replicas], np.int64)
 
 
-def _memory_key(slot: int, replica: int) -> str:
-    return f"sparsesign_memory_{slot}_{replica}"
+def _memory_key(index: int, replica: int) -> str:
+    return f"sparsesign_memory_{index}_{replica}"
 
 
 def save_to_store(state: AggregatorState, store) -> None:
@@ -135,9 +137,9 @@ def save_to_store(state: AggregatorState, store) -> None:
     if not state.memories:
         return
     store[META_KEY] = replica_meta(state)
-    for slot, var in enumerate(state.memories):
+    for index, var in enumerate(state.memories):
         for r, component in enumerate(components(var)):
-            store[_memory_key(slot, r)] = np.asarray(component.numpy())
+            store[_memory_key(index, r)] = np.asarray(component.numpy())
 
 
 def load_from_store(state: AggregatorState, store) -> None:
@@ -148,9 +150,9 @@ def load_from_store(state: AggregatorState, store) -> None:
         _reset(state, "the checkpoint has no tf_sparsesign memories")
         return
     if _same_replicas(state, store[META_KEY]):
-        for slot, var in enumerate(state.memories):
+        for index, var in enumerate(state.memories):
             for r, component in enumerate(components(var)):
-                component.assign(np.asarray(store[_memory_key(slot, r)]))
+                component.assign(np.asarray(store[_memory_key(index, r)]))
 
 
 def without_our_keys(store) -> dict:
@@ -164,8 +166,8 @@ def checkpoint_tensors(state: AggregatorState, worker: int = 0) -> dict:
     stacked over the local replicas."""
     tensors = {"replicas": tf.constant(replica_meta(state)),
                "worker": tf.constant(worker, tf.int64)}
-    for slot, var in enumerate(state.memories):
-        tensors[f"memory_{slot}"] = tf.stack(
+    for index, var in enumerate(state.memories):
+        tensors[f"memory_{index}"] = tf.stack(
             [tf.identity(c) for c in components(var)])
     return tensors
 
@@ -175,9 +177,9 @@ def checkpoint_structure(state: AggregatorState) -> dict:
     the variables' shapes (no value read: usable while a SavedModel is
     traced)."""
     out = {"replicas": ((2,), tf.int64), "worker": ((), tf.int64)}
-    for slot, var in enumerate(state.memories):
+    for index, var in enumerate(state.memories):
         local = components(var)
-        out[f"memory_{slot}"] = ((len(local), *var.shape), local[0].dtype)
+        out[f"memory_{index}"] = ((len(local), *var.shape), local[0].dtype)
     return out
 
 
@@ -193,8 +195,8 @@ def restore_checkpoint_tensors(state: AggregatorState, tensors,
                       f"memories and this is worker {worker}")
         return
     if _same_replicas(state, tensors["replicas"].numpy()):
-        for slot, var in enumerate(state.memories):
-            stacked = tensors[f"memory_{slot}"]
+        for index, var in enumerate(state.memories):
+            stacked = tensors[f"memory_{index}"]
             for r, component in enumerate(components(var)):
                 component.assign(stacked[r])
 

@@ -4,7 +4,7 @@ tf_keras aggregates gradients in one documented, overridable method,
 ``Optimizer.aggregate_gradients(grads_and_vars)``, called in replica context
 by ``apply_gradients`` (and by ``LossScaleOptimizer``) before anything is
 written. Here it votes instead of summing, through the same aggregation as
-Keras 3 (:func:`~tf_sparsesign.aggregation.aggregator.build_aggregator`,
+Keras 3 (:func:`~tf_sparsesign.aggregation.build.build_aggregator`,
 state variables from :class:`.state_factory.TFStateFactory`) and the same
 routing decisions (:mod:`.routing`):
 
@@ -112,13 +112,13 @@ def vote(agg, grads_and_vars):
                                            variables)
     with tf.control_dependencies(checks):
         voted = agg.aggregate(list(zip(checked, variables)))
-    agg.routed_calls = getattr(agg, "routed_calls", 0) + 1
+    agg.routed_calls += 1
     return voted
 
 
 def routed(optimizer) -> int:
     agg = routing.aggregator_of(optimizer)
-    return getattr(agg, "routed_calls", 0) if agg is not None else 0
+    return agg.routed_calls if agg is not None else 0
 
 
 def votes(optimizer) -> bool:

@@ -16,7 +16,9 @@ import sys
 import tensorflow as tf
 
 from ..aggregation import state as state_lib
-from ..aggregation.aggregator import build_aggregator
+from ..aggregation.apply import strategy_writer
+from ..aggregation.build import build_aggregator
+from ..aggregation.exchange.collectives import HostCollectives
 from ..config import SparseSignConfig
 from ..ops import step as step_ops
 from . import _patches, state_factory
@@ -86,8 +88,10 @@ def attach(optimizer, owner, variables, config: SparseSignConfig,
                                strategy.num_replicas_in_sync, factory,
                                factory.var_key(optimizer),
                                learning_rate=_plain_sgd_rate(optimizer),
-                               collectives=_patches.CROSS_WORKER,
-                               local_replicas=local_replicas(strategy))
+                               collectives=HostCollectives(
+                                   strategy, _patches.CROSS_WORKER),
+                               local_replicas=local_replicas(strategy),
+                               write=strategy_writer(strategy))
         worker, _ = worker_index(tf.distribute.get_strategy())
     agg.owner = owner
     # tf.train.Checkpoint saves every replica's memory through this (and

@@ -35,8 +35,9 @@ from .bits import (FRAME_WORDS, allgather_bytes, bits_dense,  # noqa
                    codec_words, dense_ring_bytes, entropy_bound_bits,
                    message_bits, packed_sign_words, rice_max_words,
                    rice_parameter)
-from .exchange import (AGGREGATIONS, DEFAULT_SHARD_CAPACITY,  # noqa
-                       DOWNLINKS, allgather_message_words, bucket_capacity,
-                       choose_aggregation, downlink_format, exchange_bytes,
-                       expected_shard_votes, sharded_message_words,
-                       shard_size, ternary_words)
+from .exchange import (BYTE_MODELS, DEFAULT_SHARD_CAPACITY,  # noqa
+                       DOWNLINKS, allgather_message_words, allgather_wire,
+                       bucket_capacity, choose_aggregation, downlink_format,
+                       exchange_bytes, expected_shard_votes,
+                       sharded_message_words, sharded_wire, shard_size,
+                       ternary_words)

@@ -20,8 +20,6 @@ from .bits import FRAME_WORDS, codec_words, rice_max_words
 #   case); "topk" sends the ceil(K / M) coordinates of largest |tally|
 #   (Rice).
 
-#: ``aggregation=``: how the replicas' selections are exchanged.
-AGGREGATIONS = ("allgather", "sharded", "auto")
 #: ``downlink=``: what a shard returns in the sharded exchange.
 DOWNLINKS = ("exact", "topk")
 #: Default bucket capacity factor of the sharded exchange.
@@ -96,36 +94,66 @@ def sharded_message_words(n: int, total_k: int, m: int, wire: str,
                                                  alpha)[2]
 
 
+def allgather_wire(words, m):
+    """``(own, sent, received)`` bytes of the all-gather exchange for a
+    message of ``words`` int32 words (fingerprint included): every other
+    worker's message crosses the link once. ``words`` may be a Python int
+    or a tensor (the exchange counts its real messages with this)."""
+    own = 4 * words
+    return own, (m - 1) * own, (m - 1) * own
+
+
+def sharded_wire(bucket_words, down_words, m):
+    """``(own, sent, received)`` bytes of the sharded exchange: M buckets
+    of ``bucket_words`` go up (one all-to-all: M - 1 leave, M - 1 arrive),
+    one downlink message of ``down_words`` comes from each shard (one
+    all-gather), fingerprints included."""
+    own = 4 * (m * bucket_words + down_words)
+    others = 4 * (m - 1) * (bucket_words + down_words)
+    return own, others, others
+
+
+def _allgather_bytes(n, total_k, m, wire, downlink, alpha):
+    return allgather_wire(allgather_message_words(n, total_k, wire), m)
+
+
+def _sharded_bytes(n, total_k, m, wire, downlink, alpha):
+    return sharded_wire(*sharded_message_words(n, total_k, m, wire,
+                                               downlink, alpha), m)
+
+
+#: Each exchange's byte model by its name (the keys of
+#: :data:`tf_sparsesign.aggregation.registry.EXCHANGES`):
+#: ``(n, total_k, m, wire, downlink, alpha) -> (own, sent, received)``.
+BYTE_MODELS = {"allgather": _allgather_bytes, "sharded": _sharded_bytes}
+
+
 def exchange_bytes(n: int, total_k: int, m: int, wire: str,
                    aggregation: str, downlink: str = "exact",
                    alpha: float = DEFAULT_SHARD_CAPACITY) -> dict:
-    """Bytes per worker per step of one exchange: ``message`` (this
-    worker's own messages), ``sent`` and ``received`` (what crosses its
-    link; equal for both exchanges). Exact for fixed-size messages; for the
-    sharded "exact" downlink in Rice format, the expectation of
+    """Bytes per worker per step of one exchange (:data:`BYTE_MODELS`):
+    ``message`` (this worker's own messages), ``sent`` and ``received``
+    (what crosses its link). Exact for fixed-size messages; for the sharded
+    "exact" downlink in Rice format, the expectation of
     :func:`downlink_format`.
 
     >>> exchange_bytes(1000, 10, 4, "int32", "allgather")["sent"]
     132
     """
-    m = max(int(m), 1)
-    if aggregation == "allgather":
-        own = 4 * allgather_message_words(n, total_k, wire)
-    else:
-        bucket, down = sharded_message_words(n, total_k, m, wire, downlink,
-                                             alpha)
-        own = 4 * (m * bucket + down)
-        return {"message": own, "sent": 4 * (m - 1) * (bucket + down),
-                "received": 4 * (m - 1) * (bucket + down)}
-    return {"message": own, "sent": (m - 1) * own, "received": (m - 1) * own}
+    if aggregation not in BYTE_MODELS:
+        raise ValueError(f"aggregation must be one of {tuple(BYTE_MODELS)}, "
+                         f"got {aggregation!r}")
+    own, sent, received = BYTE_MODELS[aggregation](
+        n, total_k, max(int(m), 1), wire, downlink, alpha)
+    return {"message": own, "sent": sent, "received": received}
 
 
 def choose_aggregation(n: int, total_k: int, m: int, wire: str,
-                       alpha: float = DEFAULT_SHARD_CAPACITY) -> str:
-    """``aggregation="auto"``: the cheaper of all-gather and sharded
-    "exact" by :func:`exchange_bytes` (never "topk", which changes the
-    algorithm)."""
-    gather = exchange_bytes(n, total_k, m, wire, "allgather")["sent"]
-    sharded = exchange_bytes(n, total_k, m, wire, "sharded", "exact",
-                             alpha)["sent"]
-    return "sharded" if sharded < gather else "allgather"
+                       alpha: float = DEFAULT_SHARD_CAPACITY,
+                       candidates=tuple(BYTE_MODELS)) -> str:
+    """``aggregation="auto"``: the candidate exchange that sends the fewest
+    bytes by :func:`exchange_bytes` with the "exact" downlink (never
+    "topk", which changes the algorithm); ties go to the first."""
+    sent = [exchange_bytes(n, total_k, m, wire, name, "exact", alpha)["sent"]
+            for name in candidates]
+    return candidates[sent.index(min(sent))]

@@ -14,7 +14,9 @@ class Int32Codec:
 
     name = "int32"
 
-    def __init__(self, num_elements: int, k: int, with_values: bool):
+    def __init__(self, num_elements: int, k: int, with_values: bool,
+                 on_invalid: str = "raise"):
+        del num_elements, on_invalid  # the vote validates the codes
         self.k = int(k)
         self.with_values = with_values
         self.words = self.k * (2 if with_values else 1)
@@ -24,7 +26,7 @@ class Int32Codec:
             return codes
         return tf.concat([codes, tf.bitcast(values, tf.int32)], 0)
 
-    def decode(self, rows, on_invalid: str) -> Decoded:
+    def decode(self, rows) -> Decoded:
         values = (tf.bitcast(rows[:, self.k:], tf.float32)
                   if self.with_values else None)
         return Decoded(rows[:, :self.k], values,

@@ -25,6 +25,7 @@ import tensorflow as tf
 
 from ... import ops, policy
 from ...constants import PACKED_DIGITS_PER_BYTE, PACKED_MAX_BYTE
+from ..validity import REACT
 from . import Decoded
 
 
@@ -50,31 +51,29 @@ class PackedSignsCodec:
 
     name = "packed"
 
-    def __init__(self, num_elements: int, k: int, with_values: bool):
+    def __init__(self, num_elements: int, k: int, with_values: bool,
+                 on_invalid: str = "raise"):
         if with_values:
             raise ValueError("the packed codec carries signs, not values")
         self.num_elements = int(num_elements)
+        self._react = REACT[on_invalid]
         self.words = policy.codec_words(self.name, self.num_elements, k)
 
     def encode(self, codes, values=None) -> tf.Tensor:
         """Codes (any order; ``-1`` anywhere) as the packed message."""
         return ops.packed_signs_encode(codes, self.num_elements)
 
-    def decode(self, rows, on_invalid: str) -> Decoded:
-        valid = self._valid_rows(rows)
-        if on_invalid == "raise":
-            m = tf.shape(rows)[0]
-            first = tf.reduce_min(tf.concat(
-                [tf.where(valid, m, tf.range(m)), [m]], 0))
-            check = tf.debugging.Assert(tf.reduce_all(valid), [
-                tf.strings.format(
-                    "packed signs: row {} (of {}) is not a valid message: a "
-                    "byte above 242, or a nonzero digit at a coordinate >= {}",
-                    (first, m, self.num_elements))])
-            with tf.control_dependencies([check]):
-                rows = tf.identity(rows)
-            valid = tf.ones_like(valid)
+    def decode(self, rows) -> Decoded:
+        valid, checks = self._react(self._valid_rows(rows), self._describe)
+        with tf.control_dependencies(checks):
+            rows = tf.identity(rows)
         return Decoded(rows, None, valid)
+
+    def _describe(self, first, m):
+        return tf.strings.format(
+            "packed signs: row {} (of {}) is not a valid message: a byte "
+            "above 242, or a nonzero digit at a coordinate >= {}",
+            (first, m, self.num_elements))
 
     def _valid_rows(self, rows) -> tf.Tensor:
         """bool ``[M]``: every byte <= 242, digits past N zero."""

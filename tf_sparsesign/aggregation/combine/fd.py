@@ -23,7 +23,7 @@ import math
 import tensorflow as tf
 
 from ..state import tf_variable
-from . import row_signs, vote
+from . import LIVE, Stateless, row_signs
 
 #: Steps voted plainly (weights 1) before the correlations are used.
 WARMUP_STEPS = 20
@@ -37,7 +37,7 @@ ROUNDS = 4
 QUANTUM = 2.0 ** -10
 
 
-class FederatedDefense:
+class FederatedDefense(Stateless):
     """``sign(sum_m w_m s_m)``. With ``rho_mj`` the correlation of rows
     ``m`` and ``j``'s signs on the coordinates both sent (summed over all
     steps so far; ``rho_mm = 0``), start from ``w = 1`` and repeat
@@ -57,7 +57,13 @@ class FederatedDefense:
     step counter, identical on every replica.
     """
 
-    def __init__(self, state, num_replicas: int):
+    # It learns inside :meth:`combine`, from every row at once (which is
+    # why it needs the all-gather), not through observe/apply.
+    learns = False
+
+    def __init__(self, state, num_replicas: int, on_invalid: str = "raise"):
+        super().__init__(state, num_replicas, on_invalid)
+        self.live = LIVE[on_invalid]
         m = int(num_replicas)
         # The rows' count: across workers the gathered codes' first
         # dimension is not known while the step is traced.
@@ -85,26 +91,25 @@ class FederatedDefense:
         use = (typical > 0) & (tf_variable(self.steps) >= WARMUP_STEPS)
         return tf.cast(tf.where(use, w, tf.ones_like(w)), tf.float32)
 
-    def combine(self, codes, values, num_elements: int, on_invalid: str):
+    def combine(self, codes, values, num_elements: int):
         """The weighted vote of this step's rows (weights from the steps
         before), then this step's correlations added to the state."""
-        update, dropped = vote(codes, num_elements, self.weights(),
-                               on_invalid)
-        products, shared = self.correlate(codes, num_elements, on_invalid)
+        update, dropped = self.vote(codes, num_elements, self.weights())
+        products, shared = self.correlate(codes, num_elements)
         with tf.control_dependencies([update.indices]):  # a failed vote
             self.products.assign_add(products)           # adds none
             self.shared.assign_add(shared)
             self.steps.assign_add(tf.constant(1, tf.int64))
         return update, dropped
 
-    def correlate(self, codes, num_elements: int, on_invalid: str = "drop"):
+    def correlate(self, codes, num_elements: int):
         """This step's ``[M, M]`` sums of sign products and counts of
         shared coordinates (float64; exact) over every
         :func:`stride`-th coordinate; rows the vote rejects count for
         nothing."""
         step = stride(num_elements, self.num_replicas)
         width = -(-int(num_elements) // step)
-        live, index, sign = row_signs(codes, num_elements, on_invalid)
+        live, index, sign = row_signs(codes, num_elements, self.live)
         kept = live & (index % step == 0)
         rows = tf.broadcast_to(tf.range(tf.shape(codes)[0])[:, None],
                                tf.shape(codes))

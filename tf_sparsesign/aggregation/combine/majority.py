@@ -2,14 +2,11 @@
 
 from __future__ import annotations
 
-from . import vote
+from . import Stateless
 
 
-class MajorityVote:
+class MajorityVote(Stateless):
     """Every row counts once; ties and unsent coordinates give 0."""
 
-    def __init__(self, state, num_replicas: int):
-        del state, num_replicas  # stateless
-
-    def combine(self, codes, values, num_elements: int, on_invalid: str):
-        return vote(codes, num_elements, None, on_invalid)
+    def combine(self, codes, values, num_elements: int):
+        return self.vote(codes, num_elements, None)

@@ -7,17 +7,14 @@ from __future__ import annotations
 
 import tensorflow as tf
 
-from . import SparseUpdate
+from . import SparseUpdate, Stateless
 
 
-class MeanOfValues:
+class MeanOfValues(Stateless):
     """Sums every live code's value per index (in row order, as a scatter
     add into zeros would)."""
 
-    def __init__(self, state, num_replicas: int):
-        del state, num_replicas  # stateless
-
-    def combine(self, codes, values, num_elements: int, on_invalid: str):
+    def combine(self, codes, values, num_elements: int):
         live = codes >= 0
         index = tf.boolean_mask(codes, live) // 2
         sent = tf.boolean_mask(values, live)

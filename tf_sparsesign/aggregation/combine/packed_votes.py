@@ -11,7 +11,7 @@ import tensorflow as tf
 
 from ... import ops
 from ...reference.packed import row_signs
-from . import SparseUpdate
+from . import SparseUpdate, Stateless
 from .weighted import WeightedVote
 
 
@@ -21,13 +21,10 @@ def _sparse(votes) -> SparseUpdate:
     return SparseUpdate(indices, values, tf.abs(values))
 
 
-class PackedMajorityVote:
+class PackedMajorityVote(Stateless):
     """:class:`~.majority.MajorityVote` over packed rows."""
 
-    def __init__(self, state, num_replicas: int):
-        del state, num_replicas  # stateless
-
-    def combine(self, codes, values, num_elements: int, on_invalid: str):
+    def combine(self, codes, values, num_elements: int):
         # The codec checked the rows; unusable ones are all -1 (abstain).
         return (_sparse(ops.packed_signs_vote(codes, num_elements)),
                 tf.zeros([], tf.int32))
@@ -37,7 +34,7 @@ class PackedWeightedVote(WeightedVote):
     """:class:`~.weighted.WeightedVote` over packed rows (the same weights,
     reliability counts and saved state)."""
 
-    def combine(self, codes, values, num_elements: int, on_invalid: str):
+    def combine(self, codes, values, num_elements: int):
         votes = ops.packed_signs_vote(codes, num_elements, self.weights())
         return _sparse(votes), tf.zeros([], tf.int32)
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import tensorflow as tf
 
 from ..state import tf_variable
-from . import vote, votes_at
+from . import VOTE, votes_at
 
 #: Upper bound of the reliability weight.
 WEIGHT_MAX = 5.0
@@ -21,7 +21,10 @@ class WeightedVote:
     replica (all compute them from the same gathered rows) and are saved
     with the optimizer."""
 
-    def __init__(self, state, num_replicas: int):
+    learns = True
+
+    def __init__(self, state, num_replicas: int, on_invalid: str = "raise"):
+        self.vote = VOTE[on_invalid]
         self.agree = state.tracked("sparsesign_agree", (num_replicas,),
                                    "float32")
         self.disagree = state.tracked("sparsesign_disagree",
@@ -33,8 +36,8 @@ class WeightedVote:
                           (tf_variable(self.disagree) + 1.0))
         return tf.clip_by_value(1.0 + llr, 0.0, WEIGHT_MAX)
 
-    def combine(self, codes, values, num_elements: int, on_invalid: str):
-        return vote(codes, num_elements, self.weights(), on_invalid)
+    def combine(self, codes, values, num_elements: int):
+        return self.vote(codes, num_elements, self.weights())
 
     def observe(self, codes, update) -> tf.Tensor:
         """``[2, M]``: each row's codes that agreed / disagreed with the

@@ -6,59 +6,55 @@ from __future__ import annotations
 
 import tensorflow as tf
 
+from ... import policy
 from ...constants import PAD_CODE
-from .. import registry
-from ..adversary_hook import HONEST
+from ..interfaces import HostResult, Message
+from . import ExchangeSetup
 
 
 class AllGatherExchange:
     """``[fingerprint, codec words]`` per replica; rows ``[M, 1 + W]``."""
 
-    def __init__(self, config, layout, state, ks, parts, combiner, frame,
-                 collectives):
-        n, k = layout.total, sum(ks)
-        self.config = config
-        self.num_elements = n
-        self.codec = registry.load(parts.codec)(
-            n, k, registry.sends_values(config.method))
-        self.combiner = combiner
-        self.frame = frame
-        self.collectives = collectives
-        self.num_replicas = state.num_replicas
+    gives_back = False
 
-    def message(self, codes, values, adversary=HONEST):
-        words = adversary.corrupt_message(self.codec.encode(codes, values),
-                                          self.codec.name, self.num_elements)
-        return self.frame.wrap(words), None
+    def __init__(self, setup: ExchangeSetup):
+        self.num_elements = setup.num_elements
+        self.num_replicas = setup.num_replicas
+        self.codec = setup.codec(setup.num_elements, setup.total_k,
+                                 setup.with_values, setup.on_invalid)
+        self.rule = setup.rule
+        self.frame = setup.frame
+        self.collectives = setup.collectives
+        self.adversary = setup.adversary
 
-    def host_step(self, strategy, message):
-        local = list(strategy.experimental_local_results(message))
-        rows = self.collectives.gather(strategy, local)
-        codes, values, dropped = decode(self.frame, self.codec, rows,
-                                        self.config.on_invalid)
-        update, malformed = self.combiner.combine(
-            codes, values, self.num_elements, self.config.on_invalid)
-        observe_and_apply(self.combiner, codes, update)
-        return update, dropped + malformed, tf.zeros([], tf.int32)
+    def message(self, codes, values) -> Message:
+        words = self.adversary.corrupt_message(
+            self.codec.encode(codes, values), self.codec.name,
+            self.num_elements)
+        return Message(self.frame.wrap(words), None)
 
-    def wire(self, message, down_words):
-        own = 4 * int(message.shape[-1])
-        others = own * (self.num_replicas - 1)
-        return own, others, others
+    def host_step(self, local: list) -> HostResult:
+        rows = self.collectives.gather(local)
+        codes, values, dropped = read(self.frame, self.codec, rows)
+        update, malformed = self.rule.combine(codes, values,
+                                              self.num_elements)
+        if self.rule.learns:
+            self.rule.apply(self.rule.observe(codes, update))
+        return HostResult(update, dropped + malformed,
+                          tf.zeros([], tf.int32))
+
+    def wire(self, words, down_words) -> tuple:
+        return policy.allgather_wire(int(words.shape[-1]),
+                                     self.num_replicas)
 
 
-def decode(frame, codec, rows, on_invalid):
-    """``(codes, values, dropped)``: rows with a foreign fingerprint or an
-    undecodable message become all padding (they abstain)."""
+def read(frame, codec, rows):
+    """``(codes, values, dropped)`` of gathered rows: rows with a foreign
+    fingerprint or an undecodable message become all padding (they
+    abstain)."""
     words, admitted, checks = frame.open(rows)
     with tf.control_dependencies(checks):
-        decoded = codec.decode(words, on_invalid)
+        decoded = codec.decode(words)
     usable = admitted & decoded.valid
     codes = tf.where(usable[:, None], decoded.codes, PAD_CODE)
     return codes, decoded.values, tf.reduce_sum(tf.cast(~usable, tf.int32))
-
-
-def observe_and_apply(combiner, codes, update) -> None:
-    """A rule that learns from the vote learns from this one."""
-    if hasattr(combiner, "observe"):
-        combiner.apply(combiner.observe(codes, update))

@@ -23,7 +23,9 @@ import tensorflow as tf
 
 from ... import ops, policy
 from ...constants import PAD_CODE
-from ..combine import SparseUpdate
+from ..codec.rice import DECODERS
+from ..interfaces import SparseUpdate
+from ..validity import REACT
 
 
 def _codes(update: SparseUpdate) -> tf.Tensor:
@@ -31,7 +33,7 @@ def _codes(update: SparseUpdate) -> tf.Tensor:
 
 
 def _to_global(local_codes, m: int, valid) -> SparseUpdate:
-    """Rows ``[M, slots]`` of shard-local codes (row b: shard b) -> the
+    """Rows ``[M, capacity]`` of shard-local codes (row b: shard b) -> the
     global update, ascending."""
     live = (local_codes >= 0) & valid[:, None]
     shard = tf.broadcast_to(tf.range(tf.shape(local_codes)[0])[:, None],
@@ -44,20 +46,18 @@ def _to_global(local_codes, m: int, valid) -> SparseUpdate:
 
 
 class _Rice:
-    """Rice messages of at most ``slots`` entries over a shard."""
+    """Rice messages of at most ``capacity`` entries over a shard."""
 
-    def __init__(self, shard_size: int, slots: int, m: int):
-        self.shard_size, self.slots, self.m = shard_size, slots, m
+    def __init__(self, shard_size: int, capacity: int, m: int,
+                 on_invalid: str = "raise"):
+        self.shard_size, self.capacity, self.m = shard_size, capacity, m
+        self._decode = DECODERS[on_invalid]
 
-    def decode(self, words, on_invalid: str):
+    def decode(self, words):
         """``(SparseUpdate, valid [M])`` of the gathered messages."""
-        if on_invalid == "raise":
-            codes = ops.rice_decode(words, self.shard_size, self.slots)
-            valid = tf.ones([tf.shape(words)[0]], tf.bool)
-        else:
-            codes, valid = ops.rice_decode(words, self.shard_size,
-                                           self.slots, on_invalid="drop")
-        return _to_global(codes, self.m, valid), valid
+        decoded = self._decode(words, self.shard_size, self.capacity)
+        return _to_global(decoded.codes, self.m, decoded.valid), \
+            decoded.valid
 
 
 class ExactRice(_Rice):
@@ -70,19 +70,21 @@ class ExactRice(_Rice):
 
 
 class TopK(_Rice):
-    """The ``slots`` coordinates of largest ``|tally|``; fixed length."""
+    """The ``capacity`` coordinates of largest ``|tally|``; fixed
+    length."""
 
-    def __init__(self, shard_size: int, slots: int, m: int):
-        super().__init__(shard_size, slots, m)
-        self.fixed_words = policy.rice_max_words(shard_size, slots)
+    def __init__(self, shard_size: int, capacity: int, m: int,
+                 on_invalid: str = "raise"):
+        super().__init__(shard_size, capacity, m, on_invalid)
+        self.fixed_words = policy.rice_max_words(shard_size, capacity)
 
     def encode(self, update: SparseUpdate) -> tf.Tensor:
         u = tf.shape(update.indices)[0]
         # top_k keeps the lower position (= lower index) first among ties.
-        _, best = tf.math.top_k(update.scores, k=tf.minimum(u, self.slots))
+        _, best = tf.math.top_k(update.scores, k=tf.minimum(u, self.capacity))
         best = tf.sort(best)
         codes = tf.gather(_codes(update), best)
-        codes = tf.pad(codes, [[0, self.slots - tf.shape(codes)[0]]],
+        codes = tf.pad(codes, [[0, self.capacity - tf.shape(codes)[0]]],
                        constant_values=PAD_CODE)
         return ops.rice_encode(codes, self.shard_size,
                                pad_to=self.fixed_words)
@@ -91,8 +93,11 @@ class TopK(_Rice):
 class ExactTernary:
     """The shard's votes as trits (0, +1, -1 -> 0, 1, 2), 5 per byte."""
 
-    def __init__(self, shard_size: int, slots: int, m: int):
+    def __init__(self, shard_size: int, capacity: int, m: int,
+                 on_invalid: str = "raise"):
+        del capacity  # every coordinate has its digit
         self.shard_size, self.m = shard_size, m
+        self._react = REACT[on_invalid]
         self.fixed_words = policy.ternary_words(shard_size)
         self._trits = 20 * self.fixed_words  # 5 per byte, 4 bytes per word
 
@@ -103,17 +108,18 @@ class ExactTernary:
         packed = tf.cast(tf.reduce_sum(digits, 1), tf.uint8)
         return tf.bitcast(tf.reshape(packed, [-1, 4]), tf.int32)
 
-    def decode(self, words, on_invalid: str):
+    def decode(self, words):
         m = tf.shape(words)[0]
         packed = tf.cast(tf.reshape(tf.bitcast(words, tf.uint8), [m, -1]),
                          tf.int32)
         digits = tf.stack([(packed // p) % 3 for p in (1, 3, 9, 27, 81)], -1)
         trits = tf.reshape(digits, [m, -1])[:, :self.shard_size]
         # A byte above 242 holds no 5 trits: that message is malformed.
-        valid = tf.reduce_all(packed < 243, axis=1)
-        checks = [tf.debugging.Assert(tf.reduce_all(valid), [
-            "sparse-sign downlink: a packed ternary message holds a byte "
-            "above 242 (not 5 trits)"])] if on_invalid == "raise" else []
+        valid, checks = self._react(
+            tf.reduce_all(packed < 243, axis=1),
+            lambda first, rows: tf.strings.format(
+                "sparse-sign downlink: a packed ternary message holds a byte "
+                "above 242 (not 5 trits): shard {}", (first,)))
         with tf.control_dependencies(checks):
             local = tf.where(trits > 0,
                              tf.range(self.shard_size)[None, :] * 2 +
@@ -121,10 +127,14 @@ class ExactTernary:
         return _to_global(local, self.m, valid), valid
 
 
-def make(n: int, total_k: int, m: int, downlink: str, alpha: float):
+#: The downlink parts by ``(policy.downlink_format's format, downlink=)``.
+FORMATS = {("ternary", "exact"): ExactTernary, ("rice", "exact"): ExactRice,
+           ("rice", "topk"): TopK}
+
+
+def make(n: int, total_k: int, m: int, downlink: str, alpha: float,
+         on_invalid: str = "raise"):
     """The downlink part for these sizes (``policy.downlink_format``)."""
-    fmt, slots, _ = policy.downlink_format(n, total_k, m, downlink, alpha)
-    shard = policy.shard_size(n, m)
-    if fmt == "ternary":
-        return ExactTernary(shard, slots, m)
-    return (TopK if downlink == "topk" else ExactRice)(shard, slots, m)
+    fmt, capacity, _ = policy.downlink_format(n, total_k, m, downlink, alpha)
+    return FORMATS[fmt, downlink](policy.shard_size(n, m), capacity, m,
+                                  on_invalid)

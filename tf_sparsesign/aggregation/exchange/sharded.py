@@ -29,38 +29,41 @@ import tensorflow as tf
 
 from ... import policy
 from ...constants import PAD_CODE
-from .. import registry
-from ..adversary_hook import HONEST
+from ..interfaces import HostResult, Message
+from . import ExchangeSetup
 from . import downlink as downlink_lib
-from .allgather import decode
+from .allgather import read
 
 
 class ShardedExchange:
-    """Buckets up, shard votes down (see the module docstring)."""
+    """Buckets up, shard votes down (see the module docstring). Codes that
+    do not fit their bucket go back to the error-feedback memory
+    (``gives_back``; counted by the ``overflow`` counter)."""
 
-    def __init__(self, config, layout, state, ks, parts, combiner, frame,
-                 collectives):
-        if registry.sends_values(config.method):
-            raise ValueError(f"aggregation='sharded' votes signs; "
-                             f"method={config.method!r} sends values "
-                             "(use aggregation='allgather')")
-        n, k, m = layout.total, sum(ks), state.num_replicas
-        self.config, self.m, self.num_elements = config, m, n
-        self.capacity = policy.bucket_capacity(k, m, config.shard_capacity)
+    gives_back = True
+
+    def __init__(self, setup: ExchangeSetup):
+        if setup.with_values:
+            raise ValueError("aggregation='sharded' votes signs; it cannot "
+                             "carry values (use aggregation='allgather')")
+        n, k, m = setup.num_elements, setup.total_k, setup.num_replicas
+        self.m, self.num_elements = m, n
+        self.capacity = policy.bucket_capacity(k, m, setup.shard_capacity)
         self.shard_size = policy.shard_size(n, m)
         self.shard_sizes = [(n - b + m - 1) // m for b in range(m)]
-        self.codec = registry.load(parts.codec)(self.shard_size,
-                                                self.capacity, False)
-        self.downlink = downlink_lib.make(n, k, m, config.downlink,
-                                          config.shard_capacity)
-        self.combiner = combiner
-        self.frame = frame
-        self.collectives = collectives
-        state.add_counter("overflow")
+        self.codec = setup.codec(self.shard_size, self.capacity, False,
+                                 setup.on_invalid)
+        self.downlink = downlink_lib.make(n, k, m, setup.downlink,
+                                          setup.shard_capacity,
+                                          setup.on_invalid)
+        self.rule = setup.rule
+        self.frame = setup.frame
+        self.collectives = setup.collectives
+        self.adversary = setup.adversary
 
     # -- replica context ---------------------------------------------------
 
-    def message(self, codes, values, adversary=HONEST):
+    def message(self, codes, values) -> Message:
         """``[M, 1 + W]`` buckets and the mask of codes they carry."""
         m, cap = self.m, self.capacity
         live = codes >= 0
@@ -69,67 +72,59 @@ class ShardedExchange:
         order = tf.argsort(owner, stable=True)  # buckets keep index order
         sorted_owner = tf.gather(owner, order)
         first = tf.searchsorted(sorted_owner, tf.range(m + 1))
-        slot = tf.range(tf.size(codes)) - tf.gather(first, sorted_owner)
-        fits = (sorted_owner < m) & (slot < cap)
+        position = tf.range(tf.size(codes)) - tf.gather(first, sorted_owner)
+        fits = (sorted_owner < m) & (position < cap)
         sorted_codes = tf.gather(codes, order)
         local = (sorted_codes // 2 // m) * 2 + sorted_codes % 2
-        target = tf.boolean_mask(sorted_owner * cap + slot, fits)
+        target = tf.boolean_mask(sorted_owner * cap + position, fits)
         buckets = tf.tensor_scatter_nd_update(
             tf.fill([m * cap], PAD_CODE), target[:, None],
             tf.boolean_mask(local, fits))
         buckets = tf.reshape(buckets, [m, cap])
         words = tf.stack([self.codec.encode(buckets[j]) for j in range(m)])
-        words = adversary.corrupt_message(words, self.codec.name,
-                                          self.shard_size)
+        words = self.adversary.corrupt_message(words, self.codec.name,
+                                               self.shard_size)
         kept = tf.scatter_nd(order[:, None], tf.cast(fits, tf.int32),
                              tf.shape(codes)) > 0
-        return self.frame.wrap(words), kept
+        return Message(self.frame.wrap(words), kept)
 
-    def wire(self, message, down_words):
+    def wire(self, words, down_words) -> tuple:
         """Own buckets and downlink message; M-1 of each cross the link."""
-        bucket = tf.cast(tf.shape(message)[-1], tf.int64)
-        down = tf.cast(down_words, tf.int64) + 1
-        own = 4 * (self.m * bucket + down)
-        others = 4 * (self.m - 1) * (bucket + down)
-        return own, others, others
+        return policy.sharded_wire(tf.cast(tf.shape(words)[-1], tf.int64),
+                                   tf.cast(down_words, tf.int64) + 1,
+                                   self.m)
 
     # -- host step (cross-replica context) ------------------------------------
 
-    def host_step(self, strategy, message):
-        local = list(strategy.experimental_local_results(message))
-        shards = self.collectives.replica_ids(strategy, local)
-        received = self.collectives.all_to_all(strategy, local)
+    def host_step(self, local: list) -> HostResult:
+        shards = self.collectives.replica_ids(local)
+        received = self.collectives.all_to_all(local)
         down, dropped, deltas = [], tf.zeros([], tf.int32), []
         for shard, rows in zip(shards, received):
-            codes, _, bad = decode(self.frame, self.codec, rows,
-                                   self.config.on_invalid)
-            update, malformed = self.combiner.combine(
-                codes, None, self.shard_sizes[shard], self.config.on_invalid)
+            codes, _, bad = read(self.frame, self.codec, rows)
+            update, malformed = self.rule.combine(codes, None,
+                                                  self.shard_sizes[shard])
             dropped += bad + malformed
             down.append(self.downlink.encode(update))
-            if hasattr(self.combiner, "observe"):
-                deltas.append(self.combiner.observe(codes, update))
-        down, down_words = self._same_length(strategy, down)
-        rows = self.collectives.gather(strategy,
-                                       [self.frame.wrap(d) for d in down])
+            if self.rule.learns:
+                deltas.append(self.rule.observe(codes, update))
+        down, down_words = self._same_length(down)
+        rows = self.collectives.gather([self.frame.wrap(d) for d in down])
         words, admitted, checks = self.frame.open(rows)
         with tf.control_dependencies(checks):
-            update, valid = self.downlink.decode(words,
-                                                 self.config.on_invalid)
+            update, valid = self.downlink.decode(words)
         dropped += tf.reduce_sum(tf.cast(~(admitted & valid), tf.int32))
         if deltas:
-            self.combiner.apply(self.collectives.sum(strategy, local,
-                                                     tf.add_n(deltas)))
-        return update, dropped, down_words
+            self.rule.apply(self.collectives.sum(local, tf.add_n(deltas)))
+        return HostResult(update, dropped, down_words)
 
-    def _same_length(self, strategy, down):
+    def _same_length(self, down):
         """Downlink messages padded to one length: fixed, or the longest
         of the step (its length gathered first)."""
         fixed = self.downlink.fixed_words
         if fixed is not None:
             return down, tf.constant(fixed, tf.int32)
-        lengths = self.collectives.gather(
-            strategy, [tf.shape(d)[0:1] for d in down])
+        lengths = self.collectives.gather([tf.shape(d)[0:1] for d in down])
         longest = tf.reduce_max(lengths)
         return ([tf.pad(d, [[0, longest - tf.shape(d)[0]]]) for d in down],
                 longest)

@@ -8,10 +8,10 @@ import tensorflow as tf
 
 from ...constants import PAD_CODE
 from ...reference.sign import selected_values
-from . import Selection
+from . import NotInPlace, Selection
 
 
-class EverySign:
+class EverySign(NotInPlace):
     """The sign of every nonzero entry, without any top-K work: entry ``i``
     gives the code ``(i << 1) | (e_i < 0)``, a zero entry gives ``-1`` in
     its own place (it abstains). The codes are those the top-K encode op
@@ -21,11 +21,12 @@ class EverySign:
     as in the encode op. The residual (error feedback) is ``e`` with every
     sent entry cleared: only its zeros remain."""
 
-    def __init__(self, seed: int = 0):
+    def __init__(self, seed: int = 0, want_values: bool = False):
         del seed  # deterministic
+        self.want_values = bool(want_values)
 
-    def select(self, e, k: int, slot: int, keep_residual: bool,
-               want_values: bool = False) -> Selection:
+    def select(self, e, k: int, index: int,
+               keep_residual: bool) -> Selection:
         size = e.shape.num_elements()
         if k != size:
             raise ValueError(f"EverySign sends every entry: k must be the "
@@ -38,7 +39,7 @@ class EverySign:
             sent = tf.not_equal(flat, 0)
         codes = tf.where(sent, 2 * tf.range(size, dtype=tf.int32) +
                          tf.cast(flat < 0, tf.int32), PAD_CODE)
-        values = selected_values(e, codes) if want_values else None
+        values = selected_values(e, codes) if self.want_values else None
         if not keep_residual:
             return Selection(codes, None, values)
         residual = tf.where(sent, tf.zeros_like(flat), flat)

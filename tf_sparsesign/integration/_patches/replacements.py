@@ -120,7 +120,7 @@ def _all_reduce_sum_gradients(original, routes):
         agg = _attached(self)
         if agg is None:
             return original(self, grads_and_vars)
-        agg.routed_calls = getattr(agg, "routed_calls", 0) + 1
+        agg.routed_calls += 1
         return agg.aggregate(grads_and_vars)
     return all_reduce_sum_gradients
 
@@ -131,10 +131,10 @@ def _backend_apply_gradients(original, routes):
         if agg is None:
             return original(self, grads, trainable_variables)
         checked, checks = routes.check_finite(grads, trainable_variables)
-        before = getattr(agg, "routed_calls", 0)
+        before = agg.routed_calls
         with tf.control_dependencies(checks):
             result = original(self, checked, trainable_variables)
-        if getattr(agg, "routed_calls", 0) == before:
+        if agg.routed_calls == before:
             import keras
 
             raise RuntimeError(

@@ -1,0 +1,86 @@
+"""Builds one optimizer's aggregation: every part chosen and constructed
+once, with its settings bound (:mod:`.interfaces`); the step
+(:class:`.aggregator.Aggregator`) then only calls them."""
+
+from __future__ import annotations
+
+from typing import Callable
+
+from .. import policy
+from ..config import SparseSignConfig
+from . import adversary_hook, memory as memory_lib, registry
+from .aggregator import Aggregator
+from .apply import DenseGradients, SparseSGD, write_directly
+from .dense import DenseAggregator
+from .exchange import ExchangeSetup
+from .exchange.collectives import LOCAL
+from .framing import SettingsFrame
+from .layout import Layout
+from .state import AggregatorState
+
+
+def build_aggregator(config: SparseSignConfig, variables, num_replicas: int,
+                     factory, var_key: Callable, learning_rate=None,
+                     collectives=LOCAL, local_replicas: int | None = None,
+                     write: Callable = write_directly):
+    """The aggregation for ``variables``: :class:`.aggregator.Aggregator`,
+    or the dense baseline with ``config.dense``.
+
+    Args:
+      config: the settings.
+      variables: the trainable variables, in the optimizer's order.
+      num_replicas: replicas in sync (voters).
+      factory: creates state variables (:class:`~.interfaces.StateFactory`).
+      var_key: maps a variable or replica component to a stable key.
+      learning_rate: for optimizers where a zero gradient changes nothing
+        (plain SGD), a callable returning the current learning rate: the
+        touched coordinates are then updated directly (:mod:`.apply`, with
+        ``write``). None: per-variable gradients for the wrapped optimizer.
+      collectives: how a host step's tensors meet
+        (:class:`~.interfaces.Collectives`; default: everything on one
+        host, :data:`.exchange.collectives.LOCAL`).
+      local_replicas: replicas on this host (default: all); with
+        ``aggregation="auto"`` a job on one host takes the first exchange
+        that fits (nothing crosses a wire), several hosts the cheaper one.
+      write: how :class:`.apply.SparseSGD` writes a variable on this host
+        (default: directly, no strategy).
+    """
+    layout = Layout(variables, var_key)
+    if config.dense:
+        state = AggregatorState(factory, variables, num_replicas, False)
+        return DenseAggregator(config, layout, state)
+    layout.check_index_space()
+    ks = policy.allocate(layout.sizes, config.density, config.k,
+                         num_replicas)
+    parts = registry.choose(config, policy.sends_everything(layout.sizes, ks),
+                            layout.total, sum(ks), num_replicas,
+                            local_replicas)
+    with_values = registry.sends_values(config.method)
+    policy.warn_if_wasteful(layout.sizes, ks, parts.wire, with_values)
+    state = AggregatorState(factory, variables, num_replicas,
+                            config.error_feedback)
+    exchange_cls = registry.load(registry.EXCHANGES[parts.exchange].part)
+    # Tracked variables keep their order of creation (saved files index
+    # the optimizer's variables): the rule's state, then the counters an
+    # exchange adds.
+    rule = registry.load(parts.combine)(state, num_replicas,
+                                        config.on_invalid)
+    if exchange_cls.gives_back:
+        state.add_counter("overflow")
+    selector = registry.load(parts.select)(
+        config.seed, with_values or exchange_cls.gives_back)
+    memory = memory_lib.make(state.memories, selector, ks,
+                             [layout.label(i) for i in range(len(ks))])
+    adversary = adversary_hook.bind(config.adversary, sum(ks))
+    exchange = exchange_cls(ExchangeSetup(
+        num_elements=layout.total, total_k=sum(ks),
+        num_replicas=num_replicas, codec=registry.load(parts.codec),
+        with_values=with_values, on_invalid=config.on_invalid,
+        rule=rule,
+        frame=SettingsFrame(config, config.fingerprint(layout.sizes, ks)),
+        collectives=collectives, downlink=config.downlink,
+        shard_capacity=config.shard_capacity, adversary=adversary))
+    apply = (SparseSGD(learning_rate, layout, write)
+             if learning_rate is not None else DenseGradients(layout))
+    return Aggregator(layout, state, ks, memory, exchange, apply, adversary,
+                      policy.dense_ring_bytes(layout.total, num_replicas))
