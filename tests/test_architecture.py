@@ -174,6 +174,8 @@ def test_registry_names_are_the_settings_choices_and_load():
     assert config_lib.CHOICES["wire"] == tuple(registry.CODECS)
     assert config_lib.CHOICES["vote"] == tuple(registry.VOTES)
     assert config_lib.CHOICES["aggregation"] == (*registry.EXCHANGES, "auto")
+    assert config_lib.CHOICES["worker_momentum"] == tuple(
+        registry.WORKER_MOMENTA)
     # one byte model per exchange, under the exchange's own name
     assert set(tf_sparsesign.policy.BYTE_MODELS) == set(registry.EXCHANGES)
     for spec in (*registry.METHODS.values(), *registry.VOTES.values(),
@@ -292,7 +294,9 @@ def registry_tables():
             "VALUES_COMBINER": {"values": registry.VALUES_COMBINER},
             "DOWNLINKS": {f"{f}/{d}": cls for (f, d), cls in
                           downlink_lib.FORMATS.items()},
-            "EXCHANGES": {n: e.part for n, e in registry.EXCHANGES.items()}}
+            "EXCHANGES": {n: e.part for n, e in registry.EXCHANGES.items()},
+            "WORKER_MOMENTA": {n: spec for n, spec in
+                               registry.WORKER_MOMENTA.items() if spec}}
 
 
 def build_part(table, spec):
@@ -307,6 +311,12 @@ def build_part(table, spec):
         return cls(ScratchFactory(), 4, "drop")
     if table == "DOWNLINKS":
         return cls(25, 8, 4, "drop")
+    if table == "WORKER_MOMENTA":
+        inner = memory_lib.make([tf.Variable(tf.zeros([6]))],
+                                build_part("METHODS",
+                                           registry.METHODS["sign_vote"]),
+                                [2], ["v"])
+        return cls(inner, [tf.Variable(tf.zeros([6]))], 0.9, 0.99)
     config = config_lib.SparseSignConfig()
     return cls(ExchangeSetup(
         num_elements=100, total_k=10, num_replicas=4,

@@ -11,7 +11,8 @@ from multiworker import run_workers
 from workers.mw_fit import BATCH_PER_WORKER, arrays, model_fn
 
 
-def single_process_fit(workers, steps, density, **settings):
+def single_process_fit(workers, steps, density, accumulation=None,
+                       **settings):
     """The same algorithm in one process: `workers` logical CPUs, the same
     global batches split the same way."""
     devices = [f"/cpu:{i}" for i in range(workers)]
@@ -20,7 +21,8 @@ def single_process_fit(workers, steps, density, **settings):
     x, y = arrays(workers, steps)
     with strategy.scope():
         model = model_fn()
-        model.compile(optimizer=keras.optimizers.SGD(0.01), loss="mse")
+        model.compile(optimizer=keras.optimizers.SGD(
+            0.01, gradient_accumulation_steps=accumulation), loss="mse")
     model.fit(x, y, batch_size=workers * BATCH_PER_WORKER, shuffle=False,
               verbose=0)
     return model.get_weights()
@@ -145,3 +147,23 @@ def test_killed_worker_job_resumes_from_per_worker_backups(tmp_path):
         assert sorted(a) == sorted(b) and any(k[0] == "m" for k in a)
         for key in a:
             np.testing.assert_array_equal(a[key], b[key], err_msg=key)
+
+
+@pytest.mark.parametrize("momentum", ["none", "lion"])
+def test_gradient_accumulation_across_two_workers(tmp_path, momentum):
+    """gradient_accumulation_steps=4 under MultiWorkerSparseSignStrategy:
+    one exchange per 4 micro-steps, the same weights on both workers and
+    as in one process (with worker momentum too)."""
+    results = run_workers(2, tmp_path, "--mode", "fit", "--steps", "8",
+                          "--density", "0.2", "--accumulation", "4",
+                          "--worker-momentum", momentum)
+    for rc, data, log in results:
+        assert rc == 0 and "error" not in data, (data.get("error"), log)
+        assert int(data["exchanges"]) == 2  # 8 micro-steps, A = 4
+    first = weights_of(results[0][1])
+    for a, b in zip(first, weights_of(results[1][1])):
+        np.testing.assert_array_equal(a, b)
+    expected = single_process_fit(2, 8, 0.2, accumulation=4,
+                                  worker_momentum=momentum)
+    for a, b in zip(first, expected):
+        np.testing.assert_array_equal(a, b)

@@ -84,6 +84,21 @@ SETTINGS_DOC = """\
         holds ``ceil(shard_capacity * K / M)`` codes (default 1.25); codes
         that do not fit stay in the error-feedback memory for a later step
         and are counted (``comm_overflow``).
+      worker_momentum: ``"none"`` (default) or ``"lion"``: each replica
+        keeps a Lion momentum ``m`` of its own gradients and sends the signs
+        of its Lion direction ``beta_1 * m + (1 - beta_1) * g`` (through
+        the error-feedback memory and top-K below density 1; every sign at
+        density 1, which is Distributed Lion with a majority vote, Liu et
+        al. 2024); after the step ``m <- beta_2 * m + (1 - beta_2) * g``.
+        The vote is then applied as Lion applies its sign, ``x <- x - lr *
+        (vote + weight_decay * x)``, with the wrapped optimizer's learning
+        rate (and schedule) and decoupled weight decay; that optimizer's own
+        update rule (e.g. Adam's moments) is not used, and a log line says
+        so once. The momentum is per-replica state, saved and resumed like
+        the error-feedback memory.
+      beta_1: Lion's interpolation weight of the momentum in the sent
+        direction (default 0.9; used with ``worker_momentum="lion"``).
+      beta_2: Lion's momentum decay (default 0.99).
       adversary: **test/experiment hook only** (default None), e.g. a
         :class:`tf_sparsesign.experiments.Adversary` making chosen replicas
         send flipped, random or malformed messages. Not part of the
@@ -126,6 +141,9 @@ class SparseSignConfig:
     aggregation: str = "allgather"
     downlink: str = "exact"
     shard_capacity: float = policy.DEFAULT_SHARD_CAPACITY
+    worker_momentum: str = "none"
+    beta_1: float = 0.9
+    beta_2: float = 0.99
     adversary: Any = None
 
     def __post_init__(self):
@@ -150,6 +168,12 @@ class SparseSignConfig:
                              f"it cannot carry method={self.method!r} "
                              "(values): use wire='int32'")
         registry.check_exchange(self.method, self.wire, self.aggregation)
+        for name in ("beta_1", "beta_2"):
+            beta = getattr(self, name)
+            if isinstance(beta, bool) or not isinstance(
+                    beta, numbers.Real) or not 0.0 <= beta < 1.0:
+                raise ValueError(f"{name} must be a number in [0, 1), got "
+                                 f"{beta!r}")
         capacity = self.shard_capacity
         if isinstance(capacity, bool) or not isinstance(
                 capacity, numbers.Real) or not capacity >= 1.0:
@@ -195,7 +219,8 @@ VOTE_MODES = tuple(registry.VOTES)
 #: Settings chosen from a fixed set, and the names each accepts.
 CHOICES = {"on_invalid": ("raise", "drop"), "wire": tuple(registry.CODECS),
            "method": tuple(registry.METHODS), "vote": VOTE_MODES,
-           "aggregation": registry.AGGREGATIONS, "downlink": policy.DOWNLINKS}
+           "aggregation": registry.AGGREGATIONS, "downlink": policy.DOWNLINKS,
+           "worker_momentum": tuple(registry.WORKER_MOMENTA)}
 
 
 def mismatch_message(values, mine: int, config: SparseSignConfig) -> str:

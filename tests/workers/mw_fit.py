@@ -74,6 +74,9 @@ def main():
     ap.add_argument("--shard-capacity", type=float, default=1.25)
     ap.add_argument("--error-feedback", choices=["on", "off"], default="on")
     ap.add_argument("--vote", default="plain")
+    ap.add_argument("--accumulation", type=int, default=None,
+                    help="the optimizer's gradient_accumulation_steps")
+    ap.add_argument("--worker-momentum", default="none")
     ap.add_argument("--flipper", type=int, default=None,
                     help="replica that sends inverted signs (the "
                     "experiments' Adversary('signflip'))")
@@ -97,6 +100,7 @@ def main():
                 density=args.density, error_feedback=ef,
                 aggregation=args.aggregation, wire=args.wire,
                 shard_capacity=args.shard_capacity, vote=args.vote,
+                worker_momentum=args.worker_momentum,
                 adversary=flipper(args.flipper),
                 timeout_seconds=args.timeout)
         with strategy.scope():
@@ -106,7 +110,8 @@ def main():
                     keras.optimizers.SGD(0.01), density=args.density,
                     aggregation=args.aggregation, wire=args.wire)
             else:
-                opt = keras.optimizers.SGD(0.01)
+                opt = keras.optimizers.SGD(
+                    0.01, gradient_accumulation_steps=args.accumulation)
             model.compile(optimizer=opt, loss="mse")
         if args.mode == "backup":
             callbacks = []
@@ -161,6 +166,7 @@ def main():
             result[f"w{i}"] = w
         stats = tf_sparsesign.accounting.communication_stats(model.optimizer)
         result["bytes_sent"] = np.int64(stats["bytes_sent"])
+        result["exchanges"] = np.int64(stats["steps"])
         result["overflow"] = np.int64(stats.get("overflow", 0))
         agg = aggregator_of(model.optimizer)
         if args.vote == "fd":

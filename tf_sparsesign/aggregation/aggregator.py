@@ -34,6 +34,7 @@ from __future__ import annotations
 import tensorflow as tf
 
 from . import adversary_hook
+from .interfaces import HostResult, SparseUpdate
 
 
 class Aggregator:
@@ -50,6 +51,8 @@ class Aggregator:
       adversary: the :class:`~.interfaces.Adversary` hook (honest).
       dense_bytes: what a dense fp32 ring all-reduce sends per replica and
         step, for the counters.
+      accumulation: the :class:`.accumulation.Accumulation` when the
+        optimizer accumulates gradients over micro-steps, else None.
       owner: the optimizer that tracks and saves :attr:`state` (set by the
         integration when it attaches the aggregator).
       routed_calls: how many times Keras routed an aggregation here (the
@@ -57,7 +60,7 @@ class Aggregator:
     """
 
     def __init__(self, layout, state, ks, memory, exchange, apply,
-                 adversary, dense_bytes: int):
+                 adversary, dense_bytes: int, accumulation=None):
         self.layout = layout
         self.state = state
         self.ks = list(ks)
@@ -66,14 +69,20 @@ class Aggregator:
         self.apply = apply
         self.adversary = adversary
         self.dense_bytes = int(dense_bytes)
+        self.accumulation = accumulation
         self.owner = None
         self.routed_calls = 0
 
-    def aggregate(self, grads_and_vars):
+    def aggregate(self, grads_and_vars, active=None):
         """Replaces the gradient all-reduce: returns the (gradient, variable)
         pairs the wrapped optimizer still has to apply.
 
         Must run in replica context (``strategy.run``, or Keras ``fit``).
+        ``active`` (a bool tensor, the same on every replica): with
+        gradient accumulation, whether this micro-step sends; on the others
+        nothing is encoded, exchanged, applied or counted, and the
+        gradients returned are zero (the caller skips the optimizer's
+        update there too).
         """
         grads_and_vars = list(grads_and_vars)
         ctx = _replica_context()
@@ -81,18 +90,58 @@ class Aggregator:
         checked = ctx.merge_call(_all_local, args=(
             [g for _, _, g in present],))
         with tf.control_dependencies([checked]):
-            step = self.memory.begin()
-            codes, values = self.encode(step, present)              # 1
-            message = self.exchange.message(codes, values)          # 2
-        overflow = step.give_back(message.kept)
+            if active is None:
+                step = self.memory.begin()
+                codes, values = self.encode(step, present)          # 1
+                message = self.exchange.message(codes, values)      # 2
+                words, kept = message
+            else:  # no merge_call inside a cond: send, or send nothing
+                words, overflow = tf.cond(
+                    active, lambda: self._send_now(present),
+                    lambda: (tf.zeros(self.exchange.message_shape, tf.int32),
+                             tf.zeros([], tf.int64)))
+        if active is None:
+            overflow = step.give_back(kept)
         result = ctx.merge_call(                                     # 3
-            lambda strategy, words: self.host_step(
-                strategy.experimental_local_results(words), present),
-            args=(message.words,))
-        step.commit(after=result.update.indices)
-        self._count(message.words, result, overflow)
+            lambda strategy, words, active: self._host(
+                strategy.experimental_local_results(words), present,
+                None if active is None else
+                strategy.experimental_local_results(active)[0]),
+            args=(words, active))
+        if active is None:
+            step.commit(after=result.update.indices)
+            self._count(words, result, overflow)
+        else:
+            tf.cond(active, lambda: self._count(words, result, overflow),
+                    lambda: None)
         return self.apply.gradients(result.update, present,          # 4
                                     grads_and_vars)
+
+    def _send_now(self, present):
+        """Steps 1-2 of a micro-step that sends, with the memory written at
+        once (a cond's branch keeps its tensors): ``(words, overflow)``."""
+        step = self.memory.begin()
+        codes, values = self.encode(step, present)
+        message = self.exchange.message(codes, values)
+        overflow = step.give_back(message.kept)
+        step.commit(after=message.words)
+        return message.words, overflow
+
+    def _host(self, local, present, active):
+        """The host step, or (``active`` False) an empty update."""
+        if active is None:
+            return self.host_step(local, present)
+
+        def now():
+            r = self.host_step(local, present)
+            return r.update.indices, r.update.values, r.dropped, r.down_words
+
+        def nothing():
+            return (tf.zeros([0], tf.int32), tf.zeros([0], tf.float32),
+                    tf.zeros([], tf.int32), tf.zeros([], tf.int32))
+
+        indices, values, dropped, down = tf.cond(active, now, nothing)
+        return HostResult(SparseUpdate(indices, values), dropped, down)
 
     def encode(self, step, present):
         """``(codes, values)`` this replica sends: every present variable's

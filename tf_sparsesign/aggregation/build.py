@@ -9,6 +9,7 @@ from typing import Callable
 from .. import policy
 from ..config import SparseSignConfig
 from . import adversary_hook, memory as memory_lib, registry
+from .accumulation import Accumulation
 from .aggregator import Aggregator
 from .apply import DenseGradients, SparseSGD, write_directly
 from .dense import DenseAggregator
@@ -22,7 +23,8 @@ from .state import AggregatorState
 def build_aggregator(config: SparseSignConfig, variables, num_replicas: int,
                      factory, var_key: Callable, learning_rate=None,
                      collectives=LOCAL, local_replicas: int | None = None,
-                     write: Callable = write_directly):
+                     write: Callable = write_directly,
+                     accumulation_steps: int | None = None):
     """The aggregation for ``variables``: :class:`.aggregator.Aggregator`,
     or the dense baseline with ``config.dense``.
 
@@ -32,8 +34,9 @@ def build_aggregator(config: SparseSignConfig, variables, num_replicas: int,
       num_replicas: replicas in sync (voters).
       factory: creates state variables (:class:`~.interfaces.StateFactory`).
       var_key: maps a variable or replica component to a stable key.
-      learning_rate: for optimizers where a zero gradient changes nothing
-        (plain SGD), a callable returning the current learning rate: the
+      learning_rate: a callable returning the optimizer's current learning
+        rate, for optimizers where a zero gradient changes nothing (plain
+        SGD) and for ``worker_momentum`` (the vote is a sign step): the
         touched coordinates are then updated directly (:mod:`.apply`, with
         ``write``). None: per-variable gradients for the wrapped optimizer.
       collectives: how a host step's tensors meet
@@ -44,6 +47,9 @@ def build_aggregator(config: SparseSignConfig, variables, num_replicas: int,
         that fits (nothing crosses a wire), several hosts the cheaper one.
       write: how :class:`.apply.SparseSGD` writes a variable on this host
         (default: directly, no strategy).
+      accumulation_steps: the optimizer's ``gradient_accumulation_steps``
+        (None or 0: none): each replica accumulates its micro-steps'
+        gradients (:mod:`.accumulation`).
     """
     layout = Layout(variables, var_key)
     if config.dense:
@@ -57,8 +63,15 @@ def build_aggregator(config: SparseSignConfig, variables, num_replicas: int,
                             local_replicas)
     with_values = registry.sends_values(config.method)
     policy.warn_if_wasteful(layout.sizes, ks, parts.wire, with_values)
+    momentum = registry.WORKER_MOMENTA[config.worker_momentum]
+    if momentum is not None and learning_rate is None:
+        raise ValueError("worker_momentum applies the vote as a sign step "
+                         "(x -= lr * vote): the integration must pass the "
+                         "optimizer's learning rate")
+    groups = (("momentum",) if momentum else ()) + (
+        ("accumulator",) if accumulation_steps else ())
     state = AggregatorState(factory, variables, num_replicas,
-                            config.error_feedback)
+                            config.error_feedback, groups=groups)
     exchange_cls = registry.load(registry.EXCHANGES[parts.exchange].part)
     # Tracked variables keep their order of creation (saved files index
     # the optimizer's variables): the rule's state, then the counters an
@@ -71,6 +84,9 @@ def build_aggregator(config: SparseSignConfig, variables, num_replicas: int,
         config.seed, with_values or exchange_cls.gives_back)
     memory = memory_lib.make(state.memories, selector, ks,
                              [layout.label(i) for i in range(len(ks))])
+    if momentum is not None:  # worker momentum around error feedback
+        memory = registry.load(momentum)(memory, state.group("momentum"),
+                                         config.beta_1, config.beta_2)
     adversary = adversary_hook.bind(config.adversary, sum(ks))
     exchange = exchange_cls(ExchangeSetup(
         num_elements=layout.total, total_k=sum(ks),
@@ -83,4 +99,7 @@ def build_aggregator(config: SparseSignConfig, variables, num_replicas: int,
     apply = (SparseSGD(learning_rate, layout, write)
              if learning_rate is not None else DenseGradients(layout))
     return Aggregator(layout, state, ks, memory, exchange, apply, adversary,
-                      policy.dense_ring_bytes(layout.total, num_replicas))
+                      policy.dense_ring_bytes(layout.total, num_replicas),
+                      Accumulation(state.group("accumulator"),
+                                   accumulation_steps)
+                      if accumulation_steps else None)

@@ -216,6 +216,10 @@ class Exchange(Protocol):
     gives_back: bool
     #: The :class:`VoteRule` it combines rows with.
     rule: VoteRule
+    #: The :class:`Codec` its messages are written with.
+    codec: Codec
+    #: The static shape of one replica's message words.
+    message_shape: tuple
 
     def message(self, codes: tf.Tensor, values: tf.Tensor | None
                 ) -> Message:
@@ -284,4 +288,4 @@ class StateFactory(Protocol):
 PROTOCOLS = {"METHODS": Selector, "EVERY_SIGN": Selector, "CODECS": Codec,
              "VOTES": VoteRule, "PACKED_VOTES": VoteRule,
              "VALUES_COMBINER": VoteRule, "DOWNLINKS": Downlink,
-             "EXCHANGES": Exchange}
+             "EXCHANGES": Exchange, "WORKER_MOMENTA": Memory}

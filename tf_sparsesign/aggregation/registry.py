@@ -72,6 +72,12 @@ EXCHANGES = {
 }
 #: The names ``aggregation=`` accepts.
 AGGREGATIONS = (*EXCHANGES, "auto")
+#: ``worker_momentum=``: what each replica keeps on the sending side around
+#: its error-feedback memory (None: nothing).
+WORKER_MOMENTA = {
+    "none": None,
+    "lion": "momentum:LionMomentum",
+}
 #: How value-sending methods (``topk_values``) combine: whatever ``vote``.
 VALUES_COMBINER = "combine.mean_values:MeanOfValues"
 #: signSGD-MV's selection: ``method="sign_vote"`` when every tensor sends

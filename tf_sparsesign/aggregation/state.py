@@ -52,6 +52,8 @@ COUNTERS = ("steps", "message_bytes", "bytes_sent", "bytes_received",
             "dense_bytes", "dropped_rows")
 META_KEY = "sparsesign_replicas"
 PREFIX = "sparsesign_"
+#: Per-replica state groups besides the memories (see AggregatorState).
+GROUPS = ("momentum", "accumulator")
 
 
 class AggregatorState:
@@ -65,16 +67,37 @@ class AggregatorState:
       variables: the trainable variables (memories are shaped like them).
       num_replicas: replicas in sync.
       error_feedback: create the memories.
+      groups: more per-replica state shaped like the variables, by name
+        (:data:`GROUPS`: ``"momentum"`` for worker momentum,
+        ``"accumulator"`` for gradient accumulation), saved exactly like
+        the memories.
     """
 
     def __init__(self, factory, variables: Sequence, num_replicas: int,
-                 error_feedback: bool):
+                 error_feedback: bool, groups: Sequence[str] = ()):
         self.factory = factory
         self.num_replicas = int(num_replicas)
-        self.memories = [factory.replica_local(v, "sparsesign_memory")
-                         for v in variables] if error_feedback else []
+        wanted = (["memory"] if error_feedback else []) + [
+            g for g in GROUPS if g in groups]
+        unknown = sorted(set(groups) - set(GROUPS))
+        if unknown:
+            raise ValueError(f"unknown state groups {unknown}; expected "
+                             f"some of {GROUPS}")
+        #: Per-replica state by group name, one variable per trainable one.
+        self.replica_state = {
+            group: [factory.replica_local(v, f"sparsesign_{group}")
+                    for v in variables] for group in wanted}
         self.counters = {name: self.tracked(f"sparsesign_{name}")
                          for name in COUNTERS}
+
+    @property
+    def memories(self) -> list:
+        """The error-feedback memories (empty without error feedback)."""
+        return self.replica_state.get("memory", [])
+
+    def group(self, name: str) -> list:
+        """The per-replica variables of group ``name`` (empty if none)."""
+        return self.replica_state.get(name, [])
 
     def tracked(self, name: str, shape=(), dtype="int64"):
         """A new variable tracked (and saved) with the optimizer's own."""
@@ -123,36 +146,54 @@ def components(variable) -> list:
     return list(values) if values else [tf_variable(variable)]
 
 
+def _variables(state: AggregatorState):
+    """``(group, index, variable)`` of every per-replica variable."""
+    for group, variables in state.replica_state.items():
+        for index, var in enumerate(variables):
+            yield group, index, var
+
+
 def replica_meta(state: AggregatorState) -> np.ndarray:
-    local = len(components(state.memories[0])) if state.memories else 0
+    first = next(_variables(state), None)
+    local = len(components(first[2])) if first else 0
     return np.array([local, state.num_replicas], np.int64)
 
 
-def _memory_key(index: int, replica: int) -> str:
-    return f"sparsesign_memory_{index}_{replica}"
+def _store_key(group: str, index: int, replica: int) -> str:
+    return f"sparsesign_{group}_{index}_{replica}"
 
 
 def save_to_store(state: AggregatorState, store) -> None:
-    """Adds every local replica's memory to a Keras variable store."""
-    if not state.memories:
+    """Adds every local replica's state (memories, momenta, accumulators)
+    to a Keras variable store, each under its own key."""
+    if not state.replica_state:
         return
     store[META_KEY] = replica_meta(state)
-    for index, var in enumerate(state.memories):
+    for group, index, var in _variables(state):
         for r, component in enumerate(components(var)):
-            store[_memory_key(index, r)] = np.asarray(component.numpy())
+            store[_store_key(group, index, r)] = np.asarray(
+                component.numpy())
 
 
 def load_from_store(state: AggregatorState, store) -> None:
-    """Restores the memories saved by :func:`save_to_store`."""
-    if not state.memories:
+    """Restores what :func:`save_to_store` saved; a group the file does not
+    hold (saved before it existed) starts from zero with a warning."""
+    if not state.replica_state:
         return
-    if META_KEY not in set(store.keys()):
+    keys = set(store.keys())
+    if META_KEY not in keys:
         _reset(state, "the checkpoint has no tf_sparsesign memories")
         return
-    if _same_replicas(state, store[META_KEY]):
-        for index, var in enumerate(state.memories):
+    if not _same_replicas(state, store[META_KEY]):
+        return
+    for group in state.replica_state:
+        if _store_key(group, 0, 0) not in keys:
+            _reset(state, f"the checkpoint has no {group} state", [group])
+            continue
+        for index, var in enumerate(state.replica_state[group]):
             for r, component in enumerate(components(var)):
-                component.assign(np.asarray(store[_memory_key(index, r)]))
+                component.assign(np.asarray(
+                    store[_store_key(group, index, r)]))
 
 
 def without_our_keys(store) -> dict:
@@ -162,12 +203,13 @@ def without_our_keys(store) -> dict:
 
 def checkpoint_tensors(state: AggregatorState, worker: int = 0) -> dict:
     """``tf.train.Checkpoint`` tensors: the replica counts, the index of
-    the worker whose memories these are, and one tensor per memory,
+    the worker whose state these are, and one tensor per per-replica
+    variable (``memory_<i>``, ``momentum_<i>``, ``accumulator_<i>``),
     stacked over the local replicas."""
     tensors = {"replicas": tf.constant(replica_meta(state)),
                "worker": tf.constant(worker, tf.int64)}
-    for index, var in enumerate(state.memories):
-        tensors[f"memory_{index}"] = tf.stack(
+    for group, index, var in _variables(state):
+        tensors[f"{group}_{index}"] = tf.stack(
             [tf.identity(c) for c in components(var)])
     return tensors
 
@@ -177,26 +219,31 @@ def checkpoint_structure(state: AggregatorState) -> dict:
     the variables' shapes (no value read: usable while a SavedModel is
     traced)."""
     out = {"replicas": ((2,), tf.int64), "worker": ((), tf.int64)}
-    for index, var in enumerate(state.memories):
+    for group, index, var in _variables(state):
         local = components(var)
-        out[f"memory_{index}"] = ((len(local), *var.shape), local[0].dtype)
+        out[f"{group}_{index}"] = ((len(local), *var.shape), local[0].dtype)
     return out
 
 
 def restore_checkpoint_tensors(state: AggregatorState, tensors,
                                worker: int = 0) -> None:
     """Restores what :func:`checkpoint_tensors` saved; another worker's
-    memories (a multi-worker job restoring one file on every worker) are
-    not taken: this worker's are reset instead (files without the worker
-    index are taken as they are)."""
+    state (a multi-worker job restoring one file on every worker) is not
+    taken: this worker's is reset instead (files without the worker index
+    are taken as they are)."""
     saved = tensors.get("worker")
     if saved is not None and int(saved.numpy()) != worker:
         _reset(state, f"the checkpoint holds worker {int(saved.numpy())}'s "
                       f"memories and this is worker {worker}")
         return
-    if _same_replicas(state, tensors["replicas"].numpy()):
-        for index, var in enumerate(state.memories):
-            stacked = tensors[f"memory_{index}"]
+    if not _same_replicas(state, tensors["replicas"].numpy()):
+        return
+    for group in state.replica_state:
+        if f"{group}_0" not in tensors:
+            _reset(state, f"the checkpoint has no {group} state", [group])
+            continue
+        for index, var in enumerate(state.replica_state[group]):
+            stacked = tensors[f"{group}_{index}"]
             for r, component in enumerate(components(var)):
                 component.assign(stacked[r])
 
@@ -210,11 +257,18 @@ def _same_replicas(state: AggregatorState, saved_meta) -> bool:
     return saved == mine
 
 
-def _reset(state: AggregatorState, why: str) -> None:
+def _reset(state: AggregatorState, why: str, groups=None) -> None:
+    groups = list(state.replica_state) if groups is None else groups
+    what = ("error-feedback memories" if groups == ["memory"] else
+            "per-replica state (" + ", ".join(groups) + ")")
+    if "memory" in groups and len(groups) > 1:
+        what = "error-feedback memories and " + ", ".join(
+            g for g in groups if g != "memory")
     warnings.warn(
-        f"tf_sparsesign: error-feedback memories reset to zero because {why}."
+        f"tf_sparsesign: {what} reset to zero because {why}."
         " Weights and optimizer slots were restored; training continues "
         "with fresh memories.", UserWarning, stacklevel=4)
-    for var in state.memories:
-        for component in components(var):
-            component.assign(tf.zeros_like(component))
+    for group in groups:
+        for var in state.replica_state[group]:
+            for component in components(var):
+                component.assign(tf.zeros_like(component))

@@ -87,11 +87,14 @@ def attach(optimizer, owner, variables, config: SparseSignConfig,
         agg = build_aggregator(config, variables,
                                strategy.num_replicas_in_sync, factory,
                                factory.var_key(optimizer),
-                               learning_rate=_plain_sgd_rate(optimizer),
+                               learning_rate=_direct_rate(optimizer, config),
                                collectives=HostCollectives(
                                    strategy, _patches.CROSS_WORKER),
                                local_replicas=local_replicas(strategy),
-                               write=strategy_writer(strategy))
+                               write=strategy_writer(strategy),
+                               accumulation_steps=getattr(
+                                   optimizer, "gradient_accumulation_steps",
+                                   None))
         worker, _ = worker_index(tf.distribute.get_strategy())
     agg.owner = owner
     # tf.train.Checkpoint saves every replica's memory through this (and
@@ -114,19 +117,40 @@ def local_replicas(strategy) -> int:
     return strategy.num_replicas_in_sync
 
 
-def _plain_sgd_rate(optimizer):
-    """For Keras SGD without momentum or gradient accumulation, where a zero
-    gradient changes nothing, a callable giving its current learning rate
-    (the aggregation then updates only the touched coordinates); else
-    None."""
+def _direct_rate(optimizer, config: SparseSignConfig):
+    """A callable giving ``optimizer``'s current learning rate when the
+    aggregation applies the vote itself on the touched coordinates: for
+    Keras SGD without momentum (a zero gradient changes nothing), and for
+    every optimizer with ``worker_momentum`` (the vote is a sign step; the
+    optimizer's own rule is not used: said once in the log). Else None:
+    the optimizer applies gradients built from the vote."""
     import keras
 
+    if config.worker_momentum != "none":
+        _say_once(_MOMENTUM_NOTE.format(
+            config.worker_momentum, type(optimizer).__name__))
+        return lambda: optimizer.learning_rate
     sgd = keras.optimizers.SGD  # a tf_keras SGD is not one: dense apply
     if (getattr(type(optimizer), "update_step", None) is sgd.update_step and
             not optimizer.momentum and
             not optimizer.gradient_accumulation_steps):
         return lambda: optimizer.learning_rate
     return None
+
+
+_MOMENTUM_NOTE = (
+    "tf_sparsesign: worker_momentum={!r}: each replica keeps its own Lion "
+    "momentum and the vote is applied as a sign step, x -= lr * vote, with "
+    "{}'s learning rate and its decoupled weight decay; that optimizer's own "
+    "update rule is not used.")
+_SAID: set = set()
+
+
+def _say_once(message: str) -> None:
+    """Logs ``message`` once per process."""
+    if message not in _SAID:
+        _SAID.add(message)
+        tf.get_logger().warning(message)
 
 
 def worker_index(strategy) -> tuple[int, int]:

@@ -26,6 +26,7 @@ class AllGatherExchange:
         self.frame = setup.frame
         self.collectives = setup.collectives
         self.adversary = setup.adversary
+        self.message_shape = (1 + self.codec.words,)
 
     def message(self, codes, values) -> Message:
         words = self.adversary.corrupt_message(

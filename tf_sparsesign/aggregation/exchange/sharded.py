@@ -60,6 +60,7 @@ class ShardedExchange:
         self.frame = setup.frame
         self.collectives = setup.collectives
         self.adversary = setup.adversary
+        self.message_shape = (m, 1 + self.codec.words)
 
     # -- replica context ---------------------------------------------------
 

@@ -14,7 +14,11 @@ aggregator:
 * ``BaseOptimizer.build`` — optimizers built under a sparse-sign strategy
   get their aggregator;
 * ``BaseOptimizer._backend_apply_gradients`` — stop non-finite gradients
-  before any write; fail if the vote did not run;
+  before any write; fail if the vote did not run; with
+  ``gradient_accumulation_steps``, accumulate per replica and vote every
+  A-th micro-step (:mod:`.accumulation`, which calls ``_iterations``,
+  ``_clip_gradients``, ``_use_weight_decay`` and
+  ``_distributed_tf_update_step``);
 * ``BaseOptimizer.save_own_variables`` / ``load_own_variables`` — save
   every replica's memory (Keras stores restore one value to all);
 * ``TensorFlowTrainer.make_train_function`` — ``jit_compile=True`` falls

@@ -8,6 +8,8 @@ import warnings
 
 import tensorflow as tf
 
+from . import accumulation
+
 KERAS_SUPPORTED = ((3, 5), (4, 0))
 TESTED_KERAS = "3.15"
 
@@ -22,6 +24,13 @@ TARGETS = (
     (_BASE_OPT, "BaseOptimizer", "save_own_variables"),
     (_BASE_OPT, "BaseOptimizer", "load_own_variables"),
     (_TRAINER, "TensorFlowTrainer", "make_train_function"),
+)
+#: Private methods only called (gradient accumulation, :mod:`.accumulation`),
+#: checked to exist at install like :data:`TARGETS`.
+CALLED = (
+    (_BASE_OPT, "BaseOptimizer", "_clip_gradients"),
+    (_BASE_OPT, "BaseOptimizer", "_use_weight_decay"),
+    (_TF_OPT, "TFOptimizer", "_distributed_tf_update_step"),
 )
 
 _lock = threading.Lock()
@@ -96,6 +105,7 @@ def install(routes) -> None:
             return
         check_keras_version()
         found = resolve()
+        resolve(CALLED)
         for (_, _, attr), (cls, original) in found.items():
             setattr(cls, attr, functools.wraps(original)(
                 _REPLACEMENTS[attr](original, routes)))
@@ -133,7 +143,11 @@ def _backend_apply_gradients(original, routes):
         checked, checks = routes.check_finite(grads, trainable_variables)
         before = agg.routed_calls
         with tf.control_dependencies(checks):
-            result = original(self, checked, trainable_variables)
+            if self.gradient_accumulation_steps:  # vote every A-th step
+                result = accumulation.apply(self, agg, checked,
+                                            trainable_variables)
+            else:
+                result = original(self, checked, trainable_variables)
         if agg.routed_calls == before:
             import keras
 
