@@ -120,3 +120,20 @@ def test_without_the_vote_keras_fails_where_we_do_not():
     with pytest.raises(Exception, match="merge_call. called while "
                                         "defining a new graph"):
         plain.fit(x, y, batch_size=MICRO, shuffle=False, verbose=0)
+
+
+def test_the_dense_baseline_accumulates_too():
+    """dense=True with accumulation: the math of the larger batch (its
+    all-reduce runs on every micro-step, and is counted so)."""
+    x, y = data(2 * A)
+    small = model_with(lambda: OPTIMIZERS["adamw"](A), dense=True)
+    small.fit(x, y, batch_size=MICRO, shuffle=False, verbose=0)
+    large = model_with(lambda: OPTIMIZERS["adamw"](None), dense=True)
+    large.fit(regroup(x), regroup(y), batch_size=A * MICRO, shuffle=False,
+              verbose=0)
+    # float32 sums in another order (micro-batch means, then their mean):
+    # a few ulps of the weights' scale after 2 Adam steps of size ~lr.
+    for a, b in zip(small.get_weights(), large.get_weights()):
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
+    counted = aggregator_of(small.optimizer).state.read_counters()
+    assert counted["steps"] == 2 * A  # every micro-step all-reduces

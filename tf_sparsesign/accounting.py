@@ -19,7 +19,10 @@ def communication_stats(optimizer) -> dict | None:
 
     Keys: ``steps``, ``message_bytes``, ``bytes_sent``, ``bytes_received``,
     ``dense_bytes``, ``dropped_rows`` (ints) and ``ratio`` (dense bytes per
-    byte sent; inf when nothing was sent).
+    byte sent; inf when nothing was sent); ``overflow`` with the sharded
+    exchange; with ``shadow=True`` also ``shadow_agreement``,
+    ``shadow_cosine``, ``shadow_steps``, ``shadow_bytes_sent`` and
+    ``shadow_message_bytes`` (:mod:`tf_sparsesign.aggregation.shadow`).
 
     Example:
 
@@ -32,4 +35,5 @@ def communication_stats(optimizer) -> dict | None:
     stats = agg.state.read_counters()
     sent = stats["bytes_sent"]
     stats["ratio"] = stats["dense_bytes"] / sent if sent else float("inf")
+    stats.update(agg.extra_stats())
     return stats

@@ -38,6 +38,15 @@ SETTINGS_DOC = """\
         says; the votes are those of int32 codes.
       dense: baseline mode: the ordinary dense all-reduce, for A/B runs
         (default False).
+      shadow: the safe first stage of a rollout (default False): training
+        is exactly the dense baseline (weights bit-identical to
+        ``dense=True``), and each step the sparse step with these settings
+        also runs (encode, exchange, vote) and is compared with the dense
+        one: ``shadow_agreement`` (share of the voted coordinates whose sign
+        matches the dense step's), ``shadow_cosine``, ``shadow_bytes_sent``
+        next to the dense bytes, in ``communication_stats`` and the
+        :class:`CommunicationLogger` logs. Costs the sparse step's compute
+        and traffic on top of the dense step's (said once in the log).
       on_invalid: ``"raise"`` (default) or ``"drop"``: a malformed message
         (out-of-range or repeated indices, an undecodable Rice stream, a
         foreign settings fingerprint) stops the step with an error naming
@@ -133,6 +142,7 @@ class SparseSignConfig:
     k: int | None = None
     error_feedback: bool = True
     dense: bool = False
+    shadow: bool = False
     on_invalid: str = "raise"
     wire: str = "int32"
     method: str = "sign_vote"
@@ -149,7 +159,12 @@ class SparseSignConfig:
     def __post_init__(self):
         if not self.dense:
             policy.validate(self.density, self.k)
-        for name in ("error_feedback", "dense"):
+        if self.dense and self.shadow is True:
+            raise ValueError("shadow=True trains the dense baseline and "
+                             "watches the sparse step with these settings; "
+                             "dense=True has no sparse step to watch: set "
+                             "one of the two")
+        for name in ("error_feedback", "dense", "shadow"):
             if not isinstance(getattr(self, name), bool):
                 raise ValueError(f"{name} must be True or False, got "
                                  f"{getattr(self, name)!r}")

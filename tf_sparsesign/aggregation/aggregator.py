@@ -73,6 +73,10 @@ class Aggregator:
         self.owner = None
         self.routed_calls = 0
 
+    def extra_stats(self) -> dict:
+        """Statistics beyond the counters (shadow mode has some)."""
+        return {}
+
     def aggregate(self, grads_and_vars, active=None):
         """Replaces the gradient all-reduce: returns the (gradient, variable)
         pairs the wrapped optimizer still has to apply.

@@ -17,6 +17,8 @@ from .exchange import ExchangeSetup
 from .exchange.collectives import LOCAL
 from .framing import SettingsFrame
 from .layout import Layout
+from .shadow import STATS as SHADOW_STATS
+from .shadow import ShadowAggregator, UntrackedFactory
 from .state import AggregatorState
 
 
@@ -26,7 +28,9 @@ def build_aggregator(config: SparseSignConfig, variables, num_replicas: int,
                      write: Callable = write_directly,
                      accumulation_steps: int | None = None):
     """The aggregation for ``variables``: :class:`.aggregator.Aggregator`,
-    or the dense baseline with ``config.dense``.
+    the dense baseline with ``config.dense``, or the dense baseline with
+    the sparse step watched beside it with ``config.shadow``
+    (:class:`.shadow.ShadowAggregator`).
 
     Args:
       config: the settings.
@@ -52,9 +56,40 @@ def build_aggregator(config: SparseSignConfig, variables, num_replicas: int,
         gradients (:mod:`.accumulation`).
     """
     layout = Layout(variables, var_key)
-    if config.dense:
-        state = AggregatorState(factory, variables, num_replicas, False)
-        return DenseAggregator(config, layout, state)
+    accumulating = ("accumulator",) if accumulation_steps else ()
+    if config.dense or config.shadow:
+        state = AggregatorState(factory, variables, num_replicas, False,
+                                groups=accumulating)
+        dense = DenseAggregator(config, layout, state,
+                                _accumulation(state, accumulation_steps))
+        if not config.shadow:
+            return dense
+        if accumulation_steps:
+            raise ValueError("shadow=True does not support the optimizer's "
+                             "gradient_accumulation_steps yet; run the "
+                             "shadow without accumulation")
+        sparse = _sparse(config, Layout(variables, var_key), num_replicas,
+                         UntrackedFactory(factory), None, collectives,
+                         local_replicas, None)
+        return ShadowAggregator(dense, sparse, {
+            name: factory.untracked(f"sparsesign_shadow_{name}", (),
+                                    "float32") for name in SHADOW_STATS})
+    if config.worker_momentum != "none" and learning_rate is None:
+        raise ValueError("worker_momentum applies the vote as a sign step "
+                         "(x -= lr * vote): the integration must pass the "
+                         "optimizer's learning rate")
+    apply = (SparseSGD(learning_rate, layout, write)
+             if learning_rate is not None else DenseGradients(layout))
+    return _sparse(config, layout, num_replicas, factory, apply, collectives,
+                   local_replicas, accumulation_steps)
+
+
+def _sparse(config, layout, num_replicas, factory, apply, collectives,
+            local_replicas, accumulation_steps) -> Aggregator:
+    """The sparse step's parts for ``layout``; ``apply`` None: gradients
+    for the wrapped optimizer (:class:`.apply.DenseGradients`)."""
+    apply = apply or DenseGradients(layout)
+    variables = layout.variables
     layout.check_index_space()
     ks = policy.allocate(layout.sizes, config.density, config.k,
                          num_replicas)
@@ -64,10 +99,6 @@ def build_aggregator(config: SparseSignConfig, variables, num_replicas: int,
     with_values = registry.sends_values(config.method)
     policy.warn_if_wasteful(layout.sizes, ks, parts.wire, with_values)
     momentum = registry.WORKER_MOMENTA[config.worker_momentum]
-    if momentum is not None and learning_rate is None:
-        raise ValueError("worker_momentum applies the vote as a sign step "
-                         "(x -= lr * vote): the integration must pass the "
-                         "optimizer's learning rate")
     groups = (("momentum",) if momentum else ()) + (
         ("accumulator",) if accumulation_steps else ())
     state = AggregatorState(factory, variables, num_replicas,
@@ -96,10 +127,12 @@ def build_aggregator(config: SparseSignConfig, variables, num_replicas: int,
         frame=SettingsFrame(config, config.fingerprint(layout.sizes, ks)),
         collectives=collectives, downlink=config.downlink,
         shard_capacity=config.shard_capacity, adversary=adversary))
-    apply = (SparseSGD(learning_rate, layout, write)
-             if learning_rate is not None else DenseGradients(layout))
     return Aggregator(layout, state, ks, memory, exchange, apply, adversary,
                       policy.dense_ring_bytes(layout.total, num_replicas),
-                      Accumulation(state.group("accumulator"),
-                                   accumulation_steps)
-                      if accumulation_steps else None)
+                      _accumulation(state, accumulation_steps))
+
+
+def _accumulation(state, steps):
+    """The gradient accumulation over ``state``'s accumulators, or None."""
+    return Accumulation(state.group("accumulator"), steps) if steps else \
+        None

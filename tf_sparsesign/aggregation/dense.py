@@ -1,5 +1,11 @@
 """The dense baseline (``dense=True``): the ordinary SUM all-reduce, with
-the same counters as the sparse path, for A/B runs."""
+the same counters as the sparse path, for A/B runs.
+
+With gradient accumulation (``accumulation``) each replica accumulates its
+micro-steps locally like the sparse path, but the all-reduce (a
+``merge_call``, which cannot sit in a ``cond``) runs on every micro-step;
+its result is used on the A-th only. Same math as one step on the
+A-times-larger batch; A times the traffic (counted as it happens)."""
 
 from __future__ import annotations
 
@@ -13,18 +19,26 @@ class DenseAggregator:
     """All-reduces the gradients; counts a fp32 ring all-reduce's bytes.
 
     Attributes: ``layout``, ``state``, ``ks`` (all 0), ``adversary``,
-    ``owner`` and ``routed_calls`` as :class:`.aggregator.Aggregator`'s.
+    ``accumulation``, ``owner`` and ``routed_calls`` as
+    :class:`.aggregator.Aggregator`'s.
     """
 
-    def __init__(self, config, layout, state):
+    def __init__(self, config, layout, state, accumulation=None):
         self.layout = layout
         self.state = state
         self.ks = [0] * len(layout.sizes)
         self.adversary = adversary_hook.bind(config.adversary, 0)
+        self.accumulation = accumulation
         self.owner = None
         self.routed_calls = 0
 
-    def aggregate(self, grads_and_vars):
+    def extra_stats(self) -> dict:
+        """Statistics beyond the counters (shadow mode has some)."""
+        return {}
+
+    def aggregate(self, grads_and_vars, active=None):
+        """The SUM all-reduce of the gradients (every micro-step, whatever
+        ``active``)."""
         grads_and_vars = list(grads_and_vars)
         ctx = tf.distribute.get_replica_context()
         present = self.layout.present(grads_and_vars)

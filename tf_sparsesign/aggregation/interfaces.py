@@ -283,6 +283,9 @@ class StateFactory(Protocol):
     def tracked(self, name: str, shape=(), dtype="int64"):
         """A variable saved with the owning optimizer's own."""
 
+    def untracked(self, name: str, shape=(), dtype="int64"):
+        """One value per replica, not tracked (never saved)."""
+
 
 #: Each registry table and the Protocol its entries satisfy.
 PROTOCOLS = {"METHODS": Selector, "EVERY_SIGN": Selector, "CODECS": Codec,

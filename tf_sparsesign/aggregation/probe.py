@@ -45,6 +45,9 @@ class ScratchFactory:
         return tf.Variable(tf.zeros(shape, tf.as_dtype(dtype)),
                            trainable=False, name=name)
 
+    def untracked(self, name: str, shape=(), dtype="int64"):
+        return self.tracked(name, shape, dtype)
+
 
 def variable_key(variable):
     """A stable key of a plain ``tf.Variable``."""

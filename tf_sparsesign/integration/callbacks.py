@@ -25,7 +25,10 @@ class CommunicationLogger(keras.callbacks.Callback):
     Log keys (cumulative per replica since the optimizer was built):
     ``comm_message_bytes`` (last message), ``comm_bytes_sent``,
     ``comm_dense_bytes`` (a dense fp32 ring all-reduce, same steps),
-    ``comm_ratio`` (dense / sent), ``comm_dropped_rows``.
+    ``comm_ratio`` (dense / sent), ``comm_dropped_rows``; in shadow mode
+    also ``shadow_agreement``, ``shadow_cosine``, ``shadow_bytes_sent``,
+    ``shadow_message_bytes``, ``shadow_steps`` (TensorBoard: ``comm/*``,
+    ``shadow/*``).
 
     Args:
       log_dir: optional folder for TensorBoard scalars (``comm/*``).
@@ -52,14 +55,17 @@ class CommunicationLogger(keras.callbacks.Callback):
         if stats is None or logs is None:
             return
         values = {key: stats[key[len("comm_"):]] for key in LOG_KEYS}
+        values.update({k: v for k, v in stats.items()
+                       if k.startswith("shadow_")})
         logs.update(values)
         if self.log_dir:
             if self._writer is None:
                 self._writer = tf.summary.create_file_writer(self.log_dir)
             with self._writer.as_default():
                 for key, value in values.items():
-                    tf.summary.scalar("comm/" + key[len("comm_"):],
-                                      float(value), step=step)
+                    group, _, name = key.partition("_")
+                    tf.summary.scalar(f"{group}/{name}", float(value),
+                                      step=step)
                 self._writer.flush()
 
     def on_train_batch_end(self, batch, logs=None):

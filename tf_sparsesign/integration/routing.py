@@ -82,6 +82,8 @@ def attach(optimizer, owner, variables, config: SparseSignConfig,
     """Builds the aggregation for ``variables`` under ``strategy`` and
     attaches it to ``optimizer``; ``owner`` tracks and saves its state
     (itself, or the wrapper around it)."""
+    if config.shadow:
+        _say_once(_SHADOW_NOTE.format(config.describe()))
     factory = state_factory.for_owner(owner)
     with factory.scope():
         agg = build_aggregator(config, variables,
@@ -143,6 +145,11 @@ _MOMENTUM_NOTE = (
     "momentum and the vote is applied as a sign step, x -= lr * vote, with "
     "{}'s learning rate and its decoupled weight decay; that optimizer's own "
     "update rule is not used.")
+_SHADOW_NOTE = (
+    "tf_sparsesign: shadow=True: training is the dense all-reduce, exactly; "
+    "each step the sparse step ({}) also runs and is compared with it "
+    "(shadow_* stats): its compute and traffic come on top of the dense "
+    "step's while shadow mode is on.")
 _SAID: set = set()
 
 

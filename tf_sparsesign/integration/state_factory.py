@@ -53,12 +53,16 @@ class KerasStateFactory:
 
     def tracked(self, name: str, shape=(), dtype="int64"):
         """A variable saved with the owner's own (replica 0's value)."""
-        var = keras.Variable(
+        var = self.untracked(name, shape, dtype)
+        _patches.track_variable(self.owner, var)
+        return var
+
+    def untracked(self, name: str, shape=(), dtype="int64"):
+        """One value per replica, not tracked (never saved)."""
+        return keras.Variable(
             initializer="zeros", shape=shape, dtype=dtype, trainable=False,
             synchronization="on_read", aggregation="only_first_replica",
             name=name)
-        _patches.track_variable(self.owner, var)
-        return var
 
 
 class TFStateFactory(KerasStateFactory):
@@ -81,9 +85,12 @@ class TFStateFactory(KerasStateFactory):
                              f"{name}_{_clean(reference.name)}")
 
     def tracked(self, name: str, shape=(), dtype="int64"):
-        var = _variable(shape, dtype, name)
+        var = self.untracked(name, shape, dtype)
         _patches_keras2.track_variable(self.owner, var)
         return var
+
+    def untracked(self, name: str, shape=(), dtype="int64"):
+        return _variable(shape, dtype, name)
 
 
 def for_owner(owner):
