@@ -17,6 +17,7 @@ Entry points:
 * :class:`BackupAndRestore` — per-worker backups keeping each worker's
   error-feedback memory.
 * :func:`communication_stats` — the same counters as a dict.
+* :func:`trial` — an A/B trial on your own model: does it pay off?
 """
 
 from . import _program, policy
@@ -26,7 +27,7 @@ __all__ = ["__version__", "ops", "policy", "sparse_sign_encode",
            "majority_vote", "SparseSignStrategy",
            "MultiWorkerSparseSignStrategy", "SparseSignOptimizer",
            "SparseSignConfig", "VOTE_MODES", "CommunicationLogger",
-           "BackupAndRestore", "communication_stats"]
+           "BackupAndRestore", "communication_stats", "trial"]
 
 # Importing tf_sparsesign imports the Keras integration, which registers
 # SparseSignOptimizer with Keras: `import tf_sparsesign` then
@@ -40,7 +41,7 @@ if not _program.light_command():
                        MultiWorkerSparseSignStrategy, SparseSignConfig,
                        SparseSignOptimizer, SparseSignStrategy,
                        VOTE_MODES, communication_stats, majority_vote, ops,
-                       sparse_sign_encode)
+                       sparse_sign_encode, trial)
 else:
     def __getattr__(name):
         if name in __all__:

@@ -11,9 +11,10 @@ from .integration.optimizer import SparseSignOptimizer
 from .integration.strategy import (MultiWorkerSparseSignStrategy,
                                    SparseSignStrategy)
 from .ops import majority_vote, sparse_sign_encode
+from .trials import trial
 
 __all__ = ["ops", "sparse_sign_encode", "majority_vote",
            "SparseSignStrategy", "MultiWorkerSparseSignStrategy",
            "SparseSignOptimizer", "SparseSignConfig", "VOTE_MODES",
            "CommunicationLogger",
-           "BackupAndRestore", "communication_stats"]
+           "BackupAndRestore", "communication_stats", "trial"]

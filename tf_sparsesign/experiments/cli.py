@@ -20,7 +20,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from . import arguments, attack_cli
+from . import arguments, attack_cli, trial_cli
 
 
 def _count(text: str) -> int:
@@ -207,3 +207,4 @@ def add_commands(sub) -> None:
                    "CSV side by side")
     p.set_defaults(func=_report)
     attack_cli.add_command(sub)
+    trial_cli.add_command(sub)
