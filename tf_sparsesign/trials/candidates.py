@@ -77,14 +77,20 @@ def parse(token: str, lr: float | None = None) -> Candidate:
         if not sep:
             raise ValueError(f"candidate {token!r}: settings are key=value, "
                              f"got {pair!r}")
-        settings[key.strip()] = _value(value.strip())
+        settings[key.strip()] = parse_value(value.strip())
         name += f" {key.strip()}={value.strip()}"
     if not settings.get("dense"):
         settings.setdefault("aggregation", "auto")
     return Candidate(name, settings, lr)
 
 
-def _value(text: str):
+def parse_value(text: str):
+    """``"True"``/``"False"``, ints and floats as Python values; other
+    text as it is.
+
+    >>> parse_value("0.5"), parse_value("True"), parse_value("rice")
+    (0.5, True, 'rice')
+    """
     if text in ("True", "False"):
         return text == "True"
     for kind in (int, float):
