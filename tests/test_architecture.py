@@ -312,11 +312,9 @@ def build_part(table, spec):
     if table == "DOWNLINKS":
         return cls(25, 8, 4, "drop")
     if table == "WORKER_MOMENTA":
-        inner = memory_lib.make([tf.Variable(tf.zeros([6]))],
-                                build_part("METHODS",
-                                           registry.METHODS["sign_vote"]),
-                                [2], ["v"])
-        return cls(inner, [tf.Variable(tf.zeros([6]))], 0.9, 0.99)
+        return cls(build_part("METHODS", registry.METHODS["sign_vote"]),
+                   [2], [tf.Variable(tf.zeros([6]))],
+                   [tf.Variable(tf.zeros([6]))], 0.9, 0.99)
     config = config_lib.SparseSignConfig()
     return cls(ExchangeSetup(
         num_elements=100, total_k=10, num_replicas=4,

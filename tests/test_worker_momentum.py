@@ -50,9 +50,10 @@ def run(density, error_feedback, steps=6, seed=0, **settings):
 
 
 def numpy_lion(grads, w0, density, error_feedback):
-    """The reference: per replica u = b1 m + (1-b1) g (through error
-    feedback and top-K below density 1), vote, x -= lr wd x, x -= lr vote,
-    m <- b2 m + (1-b2) g; float32 throughout, in the same order."""
+    """The reference: per replica c = e + g (error feedback on the
+    gradient; c = g without), u = b1 m + (1-b1) c, the signs of u's top K,
+    e <- c with them cleared, m <- b2 m + (1-b2) c; vote; x -= lr wd x,
+    x -= lr vote; float32 throughout, in the same order."""
     f = np.float32
     x = w0.copy()
     n = x.size
@@ -62,19 +63,18 @@ def numpy_lion(grads, w0, density, error_feedback):
     for g in grads.reshape(len(grads), M, n):
         codes = []
         for r in range(M):
-            u = f(B1) * m[r] + f(1.0 - B1) * g[r]
+            c = e[r] + g[r] if error_feedback else g[r]
+            u = f(B1) * m[r] + f(1.0 - B1) * c
+            sent = oracle.encode(u, k)
             if error_feedback:
-                u = e[r] + u
-            c = oracle.encode(u, k)
-            if error_feedback:
-                e[r] = oracle.residual(u, c)
-            codes.append(c)
+                e[r] = oracle.residual(c, sent)
+            m[r] = f(B2) * m[r] + f(1.0 - B2) * c
+            codes.append(sent)
         vote, _ = oracle.vote(np.stack(codes), n)
         flat = x.reshape(-1)
         flat = flat - (flat * f(WD)) * f(LR)
         flat = flat - vote * f(LR)
         x = flat.reshape(x.shape)
-        m = f(B2) * m + f(1.0 - B2) * g
     return x, m, e
 
 
@@ -94,6 +94,7 @@ def test_steps_match_numpy_bit_for_bit(density, error_feedback):
 
 
 def test_density_one_is_packed_signsgd_traffic():
+    """Distributed Lion sends signSGD-MV's packed signs."""
     _, agg, _, _ = run(1.0, False, steps=1)
     assert agg.exchange.codec.name == "packed"
     assert type(agg.memory).__name__ == "LionMomentum"

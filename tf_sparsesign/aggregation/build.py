@@ -113,11 +113,13 @@ def _sparse(config, layout, num_replicas, factory, apply, collectives,
         state.add_counter("overflow")
     selector = registry.load(parts.select)(
         config.seed, with_values or exchange_cls.gives_back)
-    memory = memory_lib.make(state.memories, selector, ks,
-                             [layout.label(i) for i in range(len(ks))])
-    if momentum is not None:  # worker momentum around error feedback
-        memory = registry.load(momentum)(memory, state.group("momentum"),
-                                         config.beta_1, config.beta_2)
+    if momentum is None:
+        memory = memory_lib.make(state.memories, selector, ks,
+                                 [layout.label(i) for i in range(len(ks))])
+    else:  # worker momentum, with error feedback on the gradient
+        memory = registry.load(momentum)(
+            selector, ks, state.memories, state.group("momentum"),
+            config.beta_1, config.beta_2)
     adversary = adversary_hook.bind(config.adversary, sum(ks))
     exchange = exchange_cls(ExchangeSetup(
         num_elements=layout.total, total_k=sum(ks),
