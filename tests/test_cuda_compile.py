@@ -1,5 +1,7 @@
 """The CUDA sources compile (sm_75 and sm_90) wherever nvcc exists, and the
-GPU kernels agree with the CPU core bit for bit when run on the CPU.
+GPU kernels -- encode, vote, and the step's: fused accumulate-encode,
+scatter_sub, check_finite, packed signs -- agree with the CPU core (and the
+CPU kernels' arithmetic) bit for bit when run on the CPU.
 
 No GPU is needed: the .cu files are compiled with nvcc, and also run under a
 fiber-based CPU emulation of CUDA (custom_ops/cuda/harness/emu) with the
@@ -24,7 +26,11 @@ CORE = ROOT / "custom_ops" / "core"
 # sm_75: the oldest arch CUDA 13 supports (T4); sm_90: H100/H200.
 GENCODE = ["-gencode", "arch=compute_75,code=sm_75",
            "-gencode", "arch=compute_90,code=sm_90"]
-KERNEL_SOURCES = ("encode.cu", "vote.cu", "driver.cu")
+KERNEL_SOURCES = ("encode.cu", "vote.cu", "driver.cu", "step.cu", "packed.cu")
+#: Host-only checks of the step's kernels (harness/step_checks.h), built
+#: into the harness and the emulated self-test.
+STEP_HOST_SOURCES = ("step_checks.cc", "packed_checks.cc", "step_bench.cc")
+CORE_SOURCES = ("encode", "vote", "packed")
 #: (EMU_BLOCK_ORDER, EMU_RESIDENT_BLOCKS, EMU_SEED): index order, reversed,
 #: shuffled, and shuffled with 4 blocks resident (blocks interleave at
 #: barriers, so the look-back really waits on unfinished tiles).
@@ -76,6 +82,18 @@ def _run_all(cmds, envs=None):
     return failures, outputs
 
 
+def _build_and_run(build_cmd, exe):
+    """Compiles (build_cmd writes exe), runs exe, and expects its summary
+    line to report no failure."""
+    build = subprocess.run(build_cmd, capture_output=True, text=True,
+                           timeout=600)
+    assert build.returncode == 0, build.stderr[-4000:]
+    run = subprocess.run([str(exe)], capture_output=True, text=True,
+                         timeout=600)
+    assert run.returncode == 0, run.stderr[-4000:] + run.stdout[-2000:]
+    assert " 0 failures" in run.stdout
+
+
 @pytest.fixture(scope="module")
 def core_objects(tmp_path_factory):
     """The CPU core compiled once (the reference for both CPU-side checks)."""
@@ -83,10 +101,10 @@ def core_objects(tmp_path_factory):
     if cxx is None:
         pytest.skip("g++ not found")
     out = tmp_path_factory.mktemp("core")
-    objs = [str(out / f"core_{name}.o") for name in ("encode", "vote")]
+    objs = [str(out / f"core_{name}.o") for name in CORE_SOURCES]
     failures, outputs = _run_all(
         [[cxx, "-std=c++17", "-O2", "-c", str(CORE / f"{name}.cc"), "-o", obj]
-         for name, obj in zip(("encode", "vote"), objs)])
+         for name, obj in zip(CORE_SOURCES, objs)])
     assert not failures, "\n\n".join(failures)
     return cxx, objs
 
@@ -97,9 +115,11 @@ def test_cuda_sources_compile_for_sm75_and_sm90(tmp_path):
     __launch_bounds__(256, 4) budget of 64 registers."""
     nvcc = _nvcc()
     sources = [CUDA / name for name in KERNEL_SOURCES] + [
-        CUDA / "harness" / "harness.cu"]
+        CUDA / "harness" / "harness.cu"] + [
+        CUDA / "harness" / name for name in STEP_HOST_SOURCES]
     cmds = [[nvcc, "-std=c++17", "-O3", "-Xcompiler", "-fPIC", *GENCODE,
              *(["-Xptxas", "-v"] if src.name == "encode.cu" else []),
+             *(["-x", "c++"] if src.suffix == ".cc" else []),
              "-c", str(src), "-o", str(tmp_path / (src.stem + ".o"))]
             for src in sources]
     failures, outputs = _run_all(cmds)
@@ -119,10 +139,12 @@ def test_library_code_never_waits_for_the_gpu():
     """No stream or device synchronization in the launchers or the TF GPU
     kernels: they finish in the stream's event callback (only the harness
     and the tests wait)."""
+    tf_dir = ROOT / "custom_ops" / "tf"
     code = [CUDA / name for name in KERNEL_SOURCES] + [
-        CUDA / "sparse_sign_cuda.h", CUDA / "device_util.cuh",
-        CUDA / "select_plan.h", ROOT / "custom_ops" / "tf" /
-        "sparse_sign_kernels_gpu.cc"]
+        CUDA / "sparse_sign_cuda.h", CUDA / "step_cuda.h",
+        CUDA / "device_util.cuh", CUDA / "select_plan.h",
+        CUDA / "float_ops.h", tf_dir / "sparse_sign_kernels_gpu.cc",
+        tf_dir / "step_kernels_gpu.cc", tf_dir / "gpu_kernel_util.h"]
     for path in code:
         body = "\n".join(line for line in path.read_text().splitlines()
                          if not line.lstrip().startswith("//"))
@@ -132,33 +154,60 @@ def test_library_code_never_waits_for_the_gpu():
 
 
 def test_tf_gpu_kernels_compile_with_google_cuda(tmp_path):
-    """The TF GPU wrapper compiles as in a CUDA build of TensorFlow
+    """The TF GPU wrappers compile as in a CUDA build of TensorFlow
     (GOOGLE_CUDA=1) against the installed TF headers, and to nothing
-    without it."""
+    without it; the library then exports the symbol the Python side looks
+    for (ops/_library.py)."""
     nvcc = _nvcc()
     cxx = shutil.which("g++")
     if cxx is None:
         pytest.skip("g++ not found")
     import tensorflow as tf
 
-    src = ROOT / "custom_ops" / "tf" / "sparse_sign_kernels_gpu.cc"
-    base = [cxx, "-std=c++17", "-O1", "-fPIC", "-w",
-            *tf.sysconfig.get_compile_flags(), "-c", str(src)]
-    with_cuda = base + ["-DGOOGLE_CUDA=1", f"-I{_cuda_include(nvcc)}",
-                        "-o", str(tmp_path / "gpu.o")]
-    without = base + ["-o", str(tmp_path / "cpu.o")]
-    failures, outputs = _run_all([with_cuda, without])
+    from tf_sparsesign.ops import _library
+
+    cmds, names = [], ("sparse_sign_kernels_gpu", "step_kernels_gpu")
+    for name in names:
+        src = ROOT / "custom_ops" / "tf" / f"{name}.cc"
+        base = [cxx, "-std=c++17", "-O1", "-fPIC", "-w",
+                *tf.sysconfig.get_compile_flags(), "-c", str(src)]
+        cmds.append(base + ["-DGOOGLE_CUDA=1", f"-I{_cuda_include(nvcc)}",
+                            "-o", str(tmp_path / f"{name}_gpu.o")])
+        cmds.append(base + ["-o", str(tmp_path / f"{name}_cpu.o")])
+    failures, outputs = _run_all(cmds)
     assert not failures, "\n\n".join(failures)
-    symbols = subprocess.run(["nm", "-C", str(tmp_path / "gpu.o")],
-                             capture_output=True, text=True).stdout
-    assert "sparsesign::gpu::EncodeAsync" in symbols
-    assert "sparsesign::gpu::MajorityVoteAsync" in symbols
-    assert "sparsesign::gpu::CheckDriver" in symbols
+
+    def nm(name, *flags):
+        return subprocess.run(["nm", *flags, str(tmp_path / name)],
+                              capture_output=True, text=True).stdout
+
+    symbols = nm("sparse_sign_kernels_gpu_gpu.o", "-C") + nm(
+        "step_kernels_gpu_gpu.o", "-C")
+    for launcher in ("EncodeAsync", "MajorityVoteAsync", "CheckDriver",
+                     "AccumulateEncodeAsync", "ScatterSubAsync",
+                     "CheckFiniteAsync", "PackSignsAsync", "PackedVoteAsync"):
+        assert f"sparsesign::gpu::{launcher}" in symbols, launcher
     # Finishes in TF's event callback, never by waiting on the stream.
     assert "EventMgr::ThenExecute" in symbols
-    empty = subprocess.run(["nm", str(tmp_path / "cpu.o")],
-                           capture_output=True, text=True).stdout
-    assert "sparsesign" not in empty
+    assert f"T {_library.GPU_SYMBOL}" in nm("sparse_sign_kernels_gpu_gpu.o")
+    for name in names:
+        assert "sparsesign" not in nm(f"{name}_cpu.o")
+
+
+def test_float_ops_equal_the_cpu_kernels_arithmetic(tmp_path):
+    """float_ops.h (what the GPU kernels add and subtract with) against
+    Eigen's half and bfloat16 and native float/double under TensorFlow's
+    flush-to-zero mode: every 16-bit value against hundreds of others."""
+    cxx = shutil.which("g++")
+    if cxx is None:
+        pytest.skip("g++ not found")
+    import tensorflow as tf
+
+    exe = tmp_path / "float_ops_selftest"
+    _build_and_run([cxx, "-std=c++17", "-O2", "-Wall", "-Werror",
+                    *tf.sysconfig.get_compile_flags(),
+                    str(CUDA / "harness" / "float_ops_selftest.cc"), "-o",
+                    str(exe)], exe)
 
 
 def test_selection_plan_matches_cpu_core(tmp_path, core_objects):
@@ -166,15 +215,9 @@ def test_selection_plan_matches_cpu_core(tmp_path, core_objects):
     the CPU core, all four formats and many input families."""
     cxx, objs = core_objects
     exe = tmp_path / "plan_selftest"
-    build = subprocess.run(
-        [cxx, "-std=c++17", "-O2", "-Wall", "-Werror",
-         str(CUDA / "harness" / "plan_selftest.cc"), *objs, "-o", str(exe)],
-        capture_output=True, text=True, timeout=600)
-    assert build.returncode == 0, build.stderr[-4000:]
-    run = subprocess.run([str(exe)], capture_output=True, text=True,
-                         timeout=600)
-    assert run.returncode == 0, run.stderr[-4000:] + run.stdout[-2000:]
-    assert " 0 failures" in run.stdout
+    _build_and_run([cxx, "-std=c++17", "-O2", "-Wall", "-Werror",
+                    str(CUDA / "harness" / "plan_selftest.cc"), *objs, "-o",
+                    str(exe)], exe)
 
 
 @pytest.fixture(scope="module")
@@ -199,10 +242,15 @@ def emulated_kernels(tmp_path_factory, core_objects):
         cc.write_text(rewrite(src.read_text()))
         objs.append(str(out / f"{src.stem}_emu.o"))
         cmds.append([cxx, *flags, "-c", str(cc), "-o", objs[-1]])
+    for name in STEP_HOST_SOURCES:  # host code: no rewrite needed
+        objs.append(str(out / f"{Path(name).stem}_host_emu.o"))
+        cmds.append([cxx, *flags, "-c", str(CUDA / "harness" / name), "-o",
+                     objs[-1]])
     failures, outputs = _run_all(cmds)
     assert not failures, "\n\n".join(failures)
-    kernels, harness = objs[:-1], objs[-1]
-    return cxx, flags, [*core, *kernels], harness, out
+    n = len(KERNEL_SOURCES)
+    kernels, harness, step = objs[:n], objs[n], objs[n + 1:]
+    return cxx, flags, [*core, *kernels, *step], harness, out
 
 
 def test_emulation_rewrite_refuses_what_it_cannot_emulate():
@@ -223,10 +271,15 @@ def test_emulation_rewrite_refuses_what_it_cannot_emulate():
 def test_gpu_kernels_match_cpu_core_in_every_block_order(emulated_kernels):
     """Runs the kernels themselves -- block scans, warp look-back, candidate
     buffer, padding, residual, vote validation, the row-ordered weighted
-    tally -- against the CPU core, aligned and misaligned inputs, with the
-    blocks started in index order, reversed, shuffled, and shuffled with 4
-    blocks resident at once; plus the launchers' contracts (workspace
-    checks, a driver older than the toolkit refused)."""
+    tally; the fused encode's add and clear, the ordered and serial sparse
+    writes, the finiteness count, packed digits, errors and votes -- against
+    the CPU core and the CPU kernels' loops, aligned and misaligned inputs,
+    with the blocks started in index order, reversed, shuffled, and
+    shuffled with 4 blocks resident at once; every GPU call twice; the
+    step's kernels once more at N = 2**17 + 3 (the quick set: a larger N
+    than this takes minutes under the emulation); plus the launchers'
+    contracts (workspace checks, a driver older than the toolkit
+    refused)."""
     cxx, flags, objs, _, out = emulated_kernels
     exe = out / "emulated_selftest"
     link = subprocess.run(
@@ -241,6 +294,8 @@ def test_gpu_kernels_match_cpu_core_in_every_block_order(emulated_kernels):
             for order, _, _ in BLOCK_ORDERS]
     cmds.append([str(exe), "--contracts"])
     envs.append({"EMU_DRIVER_VERSION": "12040"})  # CUDA 12.4 driver
+    cmds.append([str(exe), "--large", str(2 ** 17 + 3)])
+    envs.append({})
     failures, outputs = _run_all(cmds, envs)
     assert not failures, "\n\n".join(failures)
     for output in outputs:
@@ -269,7 +324,11 @@ def test_harness_check_mode_passes_under_cpu_emulation(emulated_kernels):
     for output in outputs:
         assert ", 0 failures" in output, output[-2000:]
     assert (out / "full" / "check.md").is_file()
-    assert "float32 | vote" in (out / "quick" / "check.md").read_text()
+    quick = (out / "quick" / "check.md").read_text()
+    assert "float32 | vote" in quick
+    for op in ("accumulate_encode", "scatter_sub", "check_finite",
+               "packed_signs encode + vote"):
+        assert f"| {op} " in quick, quick
 
 
 def test_cpu_only_build_ignores_cuda_sources():
@@ -317,3 +376,10 @@ def test_gpu_device_script_runs_end_to_end_under_emulation(tmp_path):
     assert "FAILED" not in bench
     assert "vote,int32,3000,30,8,0.01,weighted" in bench, bench
     assert "encode,float32,3000,30,0,0.01,+residual" in bench, bench
+    for row in ("accumulate_encode,float32,3000,30,0,0.01,",
+                "scatter_sub,float32,3000,", "check_finite,float32,3000,0,0,",
+                "packed_signs_encode,int32,3000,30,1,",
+                "packed_signs_vote,int32,3000,0,8,"):
+        assert row in bench, bench
+    check = (out / "check.md").read_text()
+    assert "| float16 | accumulate_encode" in check, check

@@ -799,7 +799,9 @@ Status AccumulateEncodeTyped(typename F::Bits* m, const Float* g, int64_t n,
   return Status::Ok();
 }
 
-Status CheckSizes(int64_t n, int64_t k) {
+}  // namespace
+
+Status CheckEncodeSizes(int64_t n, int64_t k) {
   if (n < 0 || n >= kMaxElements)
     return Status::Invalid(
         "sparse_sign_encode: input has " + std::to_string(n) +
@@ -813,8 +815,6 @@ Status CheckSizes(int64_t n, int64_t k) {
   return Status::Ok();
 }
 
-}  // namespace
-
 ParallelRunner SerialRunner() {
   return [](int64_t num_tasks, const std::function<void(int64_t, int64_t)>& fn) {
     if (num_tasks > 0) fn(0, num_tasks);
@@ -823,7 +823,7 @@ ParallelRunner SerialRunner() {
 
 Status EncodeInPlace(FloatFormat format, void* x, int64_t n, int64_t k,
                      int32_t* codes, void* values, const ParallelRunner& run) {
-  Status sizes = CheckSizes(n, k);
+  Status sizes = CheckEncodeSizes(n, k);
   if (!sizes.ok) return sizes;
   switch (format) {
     case FloatFormat::kFloat16:
@@ -848,7 +848,7 @@ Status EncodeInPlace(FloatFormat format, void* x, int64_t n, int64_t k,
 
 Status Encode(FloatFormat format, const void* x, int64_t n, int64_t k,
               int32_t* codes, void* residual, const ParallelRunner& run) {
-  Status sizes = CheckSizes(n, k);
+  Status sizes = CheckEncodeSizes(n, k);
   if (!sizes.ok) return sizes;
   switch (format) {
     case FloatFormat::kFloat16:
@@ -871,7 +871,7 @@ Status AccumulateEncode(FloatFormat format, void* memory,
                         const void* gradient, int64_t n, int64_t k,
                         int32_t* codes, void* values,
                         const ParallelRunner& run) {
-  Status sizes = CheckSizes(n, k);
+  Status sizes = CheckEncodeSizes(n, k);
   if (!sizes.ok) return sizes;
   switch (format) {
     case FloatFormat::kFloat32:

@@ -39,7 +39,9 @@ const ByteTables& Tables() {
   return tables;
 }
 
-Status CheckSize(const char* op, int64_t n, int64_t num_words) {
+}  // namespace
+
+Status CheckPackedSize(const char* op, int64_t n, int64_t num_words) {
   if (n < 0 || n > kMaxElements)
     return Status::Invalid(std::string(op) +
                            ": num_elements must be in [0, 2**30], got " +
@@ -53,11 +55,32 @@ Status CheckSize(const char* op, int64_t n, int64_t num_words) {
   return Status::Ok();
 }
 
-}  // namespace
+Status PackedCodeError(int32_t code, int64_t position, int64_t n,
+                       bool repeated) {
+  const int64_t idx = code >> 1;
+  if (repeated)
+    return Status::Invalid("packed_signs_encode: index " +
+                           std::to_string(idx) + " appears twice (code " +
+                           std::to_string(code) + " at position " +
+                           std::to_string(position) + ")");
+  return Status::Invalid(
+      "packed_signs_encode: code " + std::to_string(code) + " at position " +
+      std::to_string(position) +
+      (code < kPadCode ? std::string(" is negative and not the padding "
+                                     "code -1")
+                       : " decodes to index " + std::to_string(idx) +
+                             ", outside [0, " + std::to_string(n) + ")"));
+}
+
+Status PackedWeightError(float weight, int64_t row) {
+  return Status::Invalid("packed_signs_vote: weights must be finite, got " +
+                         std::to_string(weight) + " for row " +
+                         std::to_string(row));
+}
 
 Status PackSigns(const int32_t* codes, int64_t k, int64_t n, int32_t* words,
                  int64_t num_words) {
-  Status st = CheckSize("packed_signs_encode", n, num_words);
+  Status st = CheckPackedSize("packed_signs_encode", n, num_words);
   if (!st.ok) return st;
   if (k < 0)
     return Status::Invalid("packed_signs_encode: k must be >= 0, got " +
@@ -69,23 +92,13 @@ Status PackSigns(const int32_t* codes, int64_t k, int64_t n, int32_t* words,
     const int32_t code = codes[j];
     if (code == kPadCode) continue;
     const int64_t idx = code >> 1;
-    if (code < kPadCode || idx >= n)
-      return Status::Invalid(
-          "packed_signs_encode: code " + std::to_string(code) +
-          " at position " + std::to_string(j) +
-          (code < kPadCode ? std::string(" is negative and not the padding "
-                                         "code -1")
-                           : " decodes to index " + std::to_string(idx) +
-                                 ", outside [0, " + std::to_string(n) + ")"));
+    if (code < kPadCode || idx >= n) return PackedCodeError(code, j, n, false);
     const int64_t r = idx % kPackedDigitsPerWord;
     const int shift = static_cast<int>(8 * (r / kPackedDigitsPerByte));
     const int64_t d = r % kPackedDigitsPerByte;
     uint32_t& word = out[idx / kPackedDigitsPerWord];
     if (digit[(word >> shift) & 0xFFu][d] != 0)
-      return Status::Invalid("packed_signs_encode: index " +
-                             std::to_string(idx) + " appears twice (code " +
-                             std::to_string(code) + " at position " +
-                             std::to_string(j) + ")");
+      return PackedCodeError(code, j, n, true);
     word += ((1u + static_cast<uint32_t>(code & 1)) * kPow3[d]) << shift;
   }
   return Status::Ok();
@@ -94,17 +107,14 @@ Status PackSigns(const int32_t* codes, int64_t k, int64_t n, int32_t* words,
 Status PackedVote(const int32_t* rows, int64_t m, int64_t w, int64_t n,
                   const float* weights, float* out,
                   const ParallelRunner& run) {
-  Status st = CheckSize("packed_signs_vote", n, w);
+  Status st = CheckPackedSize("packed_signs_vote", n, w);
   if (!st.ok) return st;
   if (m < 0)
     return Status::Invalid("packed_signs_vote: rows must have shape [M, W] "
                            "with M >= 0, got M = " + std::to_string(m));
   std::vector<float> weight(m, 1.0f);
   for (int64_t r = 0; weights && r < m; ++r) {
-    if (!std::isfinite(weights[r]))
-      return Status::Invalid("packed_signs_vote: weights must be finite, "
-                             "got " + std::to_string(weights[r]) +
-                             " for row " + std::to_string(r));
+    if (!std::isfinite(weights[r])) return PackedWeightError(weights[r], r);
     weight[r] = Flush(weights[r]);
   }
   const auto& table = Tables().sign;

@@ -45,6 +45,16 @@ Status PackedVote(const int32_t* rows, int64_t m, int64_t w, int64_t n,
                   const float* weights, float* out,
                   const ParallelRunner& run);
 
+// The errors above, shared with the GPU launchers (../cuda/packed.cu) so
+// both devices give the same texts: the size checks of `op`
+// ("packed_signs_encode" or "packed_signs_vote"); a code that is below -1
+// or decodes to an index >= n, or (repeated) whose index appeared earlier,
+// at `position`; a non-finite weight of `row`.
+Status CheckPackedSize(const char* op, int64_t n, int64_t num_words);
+Status PackedCodeError(int32_t code, int64_t position, int64_t n,
+                       bool repeated);
+Status PackedWeightError(float weight, int64_t row);
+
 }  // namespace sparsesign
 
 #endif  // TF_SPARSESIGN_CORE_PACKED_H_

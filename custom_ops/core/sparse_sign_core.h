@@ -102,6 +102,11 @@ Status AccumulateEncode(FloatFormat format, void* memory,
                         int32_t* codes, void* values,
                         const ParallelRunner& run);
 
+// The size checks of Encode, EncodeInPlace and AccumulateEncode (their
+// errors' texts, shared with the GPU launchers): 0 <= n < kMaxElements and
+// 0 <= k <= n.
+Status CheckEncodeSizes(int64_t n, int64_t k);
+
 // Majority vote over m rows of k codes each:
 //   out[i] = sign(sum_r w_r * s_{r,i}),  s = +1/-1 if row r sent index i
 //   with that sign, else 0; w_r = 1 when weights is null.

@@ -1,6 +1,7 @@
-// Small device helpers shared by encode.cu and vote.cu: a block-wide
-// exclusive sum, a warp-aggregated histogram increment, tile loads/stores
-// with 16-byte accesses, workspace and launch checks.
+// Small device helpers shared by the .cu files: a block-wide exclusive
+// sum, a warp-aggregated histogram increment, tile loads/stores with 16-byte
+// accesses, workspace and launch checks, the report copy, grid sizes and
+// the dispatch on float formats.
 #ifndef TF_SPARSESIGN_CUDA_DEVICE_UTIL_CUH_
 #define TF_SPARSESIGN_CUDA_DEVICE_UTIL_CUH_
 
@@ -10,10 +11,15 @@
 #include <cstring>
 #include <string>
 
+#include "select_plan.h"
 #include "sparse_sign_cuda.h"
 
 namespace sparsesign {
 namespace gpu {
+
+// The 64-bit type CUDA atomics take, and "no index" in a 64-bit report.
+using AtomicU64 = unsigned long long;
+constexpr AtomicU64 kNoIndex = ~AtomicU64{0};
 
 // Exclusive prefix sum of one uint32 per thread over a block of kThreads.
 // `scratch` is shared memory of 33 words; *total gets the block's sum.
@@ -180,6 +186,37 @@ inline Status CheckWorkspace(const char* op, const void* workspace,
     return Status::Internal(std::string(op) +
                             ": GPU workspace is not 16-byte aligned");
   return Status::Ok();
+}
+
+// The last step of every launcher: the device-side report copied into the
+// caller's host memory on the stream, then the launch errors so far.
+template <typename Report>
+Status CopyReport(const char* op, Report* report, const Report* device,
+                  cudaStream_t stream) {
+  const cudaError_t copy = cudaMemcpyAsync(
+      report, device, sizeof(Report), cudaMemcpyDeviceToHost, stream);
+  if (copy != cudaSuccess) return Status::Internal(CudaFailure(op, copy));
+  return LaunchStatus(op);
+}
+
+// A grid for `items` in blocks of `per_block`, at most 8 blocks per
+// multiprocessor (grid-stride loops take the rest).
+inline unsigned GridFor(int64_t items, int64_t per_block) {
+  const int64_t blocks = (items + per_block - 1) / per_block;
+  const int64_t most = int64_t{8} * MultiprocessorCount();
+  return static_cast<unsigned>(blocks < 1 ? 1 : blocks > most ? most : blocks);
+}
+
+// fn(K{}) with the key format (select_plan.h) of `format`.
+template <typename Fn>
+Status WithKeys(FloatFormat format, const char* op, Fn&& fn) {
+  switch (format) {
+    case FloatFormat::kFloat16: return fn(plan::F16Keys{});
+    case FloatFormat::kBFloat16: return fn(plan::BF16Keys{});
+    case FloatFormat::kFloat32: return fn(plan::F32Keys{});
+    case FloatFormat::kFloat64: return fn(plan::F64Keys{});
+  }
+  return Status::Invalid(std::string(op) + ": unknown float format");
 }
 
 }  // namespace gpu

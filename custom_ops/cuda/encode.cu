@@ -17,12 +17,21 @@
 //   copy of the report    NaN index, nonzero count, the selection check.
 // Reads of the input: pass 0, pass 1 (when the threshold is not yet known)
 // and the compaction; later passes touch only the (small) bucket.
+//
+// The fused error-feedback encode (AccumulateEncodeAsync) runs the same
+// sequence on the memory, with two changes: pass 0 first adds the gradient
+// (memory += gradient in place, the CPU kernel's arithmetic: float_ops.h)
+// and histograms the sums; after the compaction, ClearKernel reads each
+// selected entry's value (the `values` output) and clears it in the memory.
+// Memory traffic: pass 0 reads memory and gradient and writes the memory,
+// pass 1 and the compaction read the memory, ClearKernel touches k entries.
 #include <cuda_runtime.h>
 
 #include <algorithm>
 #include <string>
 
 #include "device_util.cuh"
+#include "float_ops.h"
 #include "select_plan.h"
 #include "sparse_sign_cuda.h"
 
@@ -44,11 +53,17 @@ __device__ __forceinline__ u64* AsU64(T* p) {
 
 __global__ void InitStateKernel(SelectState* st) { plan::InitState(st); }
 
-template <typename K>
+// kAccumulate (pass 0 of the fused encode only): the tile is memory +
+// gradient, written back to the memory before it is histogrammed; x is
+// not read then (memory is x).
+template <typename K, bool kAccumulate>
 __global__ void __launch_bounds__(kTileThreads)
     HistogramKernel(const typename K::Bits* __restrict__ x, int64_t n,
                     bool x_vec_ok, SelectState* st, uint32_t* hist,
-                    typename K::Bits* cand, uint64_t cand_cap, int p) {
+                    typename K::Bits* cand, uint64_t cand_cap, int p,
+                    typename K::Bits* memory,
+                    const typename K::Bits* __restrict__ gradient,
+                    bool acc_vec_ok) {
   using Bits = typename K::Bits;
   using Shape = TileShape<Bits>;
   __shared__ uint32_t bins[kBins];
@@ -80,7 +95,17 @@ __global__ void __launch_bounds__(kTileThreads)
     const int64_t first = tile * Shape::kSize +
                           int64_t{threadIdx.x} * Shape::kItems;
     Bits items[Shape::kItems];
-    LoadItems(src, count, first, vec_ok, items);
+    if (kAccumulate) {
+      Bits grad[Shape::kItems];
+      LoadItems(memory, n, first, acc_vec_ok, items);
+      LoadItems(gradient, n, first, acc_vec_ok, grad);
+#pragma unroll
+      for (int j = 0; j < Shape::kItems; ++j)
+        items[j] = fops::Arith<K>::Add(items[j], grad[j]);  // 0 + 0 past n
+      StoreItems(memory, n, first, acc_vec_ok, items);
+    } else {
+      LoadItems(src, count, first, vec_ok, items);
+    }
     uint32_t matches = 0;
     if (p == 0) {
       // Every key is in the bucket; for bell-shaped data a few bins take
@@ -180,6 +205,27 @@ __global__ void PadKernel(const SelectState* st, int32_t* codes, int64_t k) {
   for (int64_t i = filled + blockIdx.x * int64_t{blockDim.x} + threadIdx.x;
        i < k; i += int64_t{gridDim.x} * blockDim.x)
     codes[i] = kPadCode;
+}
+
+// The fused encode's last step: values[j] = memory[index of codes[j]] (0 for
+// padding), then that memory entry is cleared. Indices in a message are
+// distinct, so no two threads touch one entry.
+template <typename Bits>
+__global__ void ClearKernel(const SelectState* st, const int32_t* codes,
+                            int64_t k, Bits* memory, int64_t n,
+                            Bits* values) {
+  if (st->report.error || st->report.overflow) return;
+  for (int64_t j = blockIdx.x * int64_t{blockDim.x} + threadIdx.x; j < k;
+       j += int64_t{gridDim.x} * blockDim.x) {
+    const int32_t code = codes[j];
+    const int64_t index = code >> 1;
+    Bits v = 0;
+    if (code >= 0 && index < n) {
+      v = memory[index];
+      memory[index] = Bits(0);
+    }
+    if (values != nullptr) values[j] = v;
+  }
 }
 
 __device__ __forceinline__ u64 LoadVolatile(const uint64_t* p) {
@@ -362,47 +408,62 @@ EncodeReport EmptyReport() {
   return r;
 }
 
+// The encode of x; with a gradient, the fused encode of the memory x (see
+// the top of this file): values (may be null) get the selected entries.
 template <typename K>
 Status EncodeTyped(const typename K::Bits* x, int64_t n, int64_t k,
                    int32_t* codes, typename K::Bits* residual, char* ws,
-                   EncodeReport* report, cudaStream_t stream) {
-  const EncodeLayout l = LayoutFor(n, sizeof(typename K::Bits));
+                   EncodeReport* report, cudaStream_t stream,
+                   const typename K::Bits* gradient = nullptr,
+                   typename K::Bits* values = nullptr) {
+  using Bits = typename K::Bits;
+  const char* op = gradient ? "accumulate_encode" : "sparse_sign_encode";
+  const EncodeLayout l = LayoutFor(n, sizeof(Bits));
   SelectState* st = reinterpret_cast<SelectState*>(ws + l.state);
   uint32_t* hist = reinterpret_cast<uint32_t*>(ws + l.hist);
   uint64_t* desc = reinterpret_cast<uint64_t*>(ws + l.desc);
-  auto* cand = reinterpret_cast<typename K::Bits*>(ws + l.cand);
+  auto* cand = reinterpret_cast<Bits*>(ws + l.cand);
+  Bits* memory = gradient ? const_cast<Bits*>(x) : nullptr;
 
   cudaGetLastError();  // launch errors below are ours alone
   InitStateKernel<<<1, 1, 0, stream>>>(st);
   cudaMemsetAsync(hist, 0, sizeof(uint32_t) * kBins, stream);
   cudaMemsetAsync(desc, 0, sizeof(uint64_t) * l.num_tiles, stream);
   const bool x_vec = Aligned16(x);
+  const bool acc_vec = x_vec && Aligned16(gradient);
   const int64_t hist_grid =
       std::max<int64_t>(1, std::min<int64_t>(l.num_tiles,
                                              int64_t{4} * MultiprocessorCount()));
+  const unsigned grid = static_cast<unsigned>(hist_grid);
   const int passes = plan::NumPasses(K::kKeyBits);
   for (int p = 0; p < passes; ++p) {
-    HistogramKernel<K><<<static_cast<unsigned>(hist_grid), kTileThreads, 0,
-                         stream>>>(x, n, x_vec, st, hist, cand, l.cand_cap, p);
+    if (gradient != nullptr && p == 0) {
+      HistogramKernel<K, true><<<grid, kTileThreads, 0, stream>>>(
+          x, n, x_vec, st, hist, cand, l.cand_cap, p, memory, gradient,
+          acc_vec);
+    } else {
+      HistogramKernel<K, false><<<grid, kTileThreads, 0, stream>>>(
+          x, n, x_vec, st, hist, cand, l.cand_cap, p, nullptr, nullptr,
+          false);
+    }
     ChooseKernel<K><<<1, kChooseThreads, 0, stream>>>(st, hist, p, k,
                                                      l.cand_cap);
   }
+  const int64_t k_grid = std::min<int64_t>((k + 255) / 256, 1024);
   if (k > 0) {
-    const int64_t pad_grid = std::min<int64_t>((k + 255) / 256, 1024);
-    PadKernel<<<static_cast<unsigned>(pad_grid), 256, 0, stream>>>(st, codes,
-                                                                   k);
+    PadKernel<<<static_cast<unsigned>(k_grid), 256, 0, stream>>>(st, codes,
+                                                                 k);
   }
   if (k > 0 || residual != nullptr) {
     CompactKernel<K><<<static_cast<unsigned>(l.num_tiles), kTileThreads, 0,
                        stream>>>(x, n, x_vec, st, desc, l.num_tiles, codes, k,
                                  residual, residual && Aligned16(residual));
   }
-  const cudaError_t copy = cudaMemcpyAsync(
-      report, &st->report, sizeof(EncodeReport), cudaMemcpyDeviceToHost,
-      stream);
-  if (copy != cudaSuccess)
-    return Status::Internal(CudaFailure("sparse_sign_encode", copy));
-  return LaunchStatus("sparse_sign_encode");
+  if (gradient != nullptr && k > 0) {
+    ClearKernel<Bits><<<static_cast<unsigned>(k_grid), 256, 0, stream>>>(
+        st, codes, k, memory, n, values);
+  }
+  return CopyReport(op, report, &st->report, stream);
 }
 
 }  // namespace
@@ -411,47 +472,49 @@ size_t EncodeWorkspaceBytes(FloatFormat format, int64_t n) {
   return LayoutFor(std::max<int64_t>(n, 0), ElementBytes(format)).total;
 }
 
+namespace {
+
+// Both encodes' host side: the core's argument checks, the workspace
+// contract, then EncodeTyped for the format.
+Status Enqueue(const char* op, FloatFormat format, const void* x, int64_t n,
+               int64_t k, int32_t* codes, void* residual, void* workspace,
+               size_t workspace_bytes, EncodeReport* report,
+               cudaStream_t stream, const void* gradient, void* values) {
+  const Status sizes = CheckEncodeSizes(n, k);
+  if (!sizes.ok) return sizes;
+  *report = EmptyReport();
+  if (n == 0) return Status::Ok();
+  const Status ws_ok = CheckWorkspace(op, workspace, workspace_bytes,
+                                      EncodeWorkspaceBytes(format, n));
+  if (!ws_ok.ok) return ws_ok;
+  return WithKeys(format, op, [&](auto keys) {
+    using Bits = typename decltype(keys)::Bits;
+    return EncodeTyped<decltype(keys)>(
+        static_cast<const Bits*>(x), n, k, codes, static_cast<Bits*>(residual),
+        static_cast<char*>(workspace), report, stream,
+        static_cast<const Bits*>(gradient), static_cast<Bits*>(values));
+  });
+}
+
+}  // namespace
+
 Status EncodeAsync(FloatFormat format, const void* x, int64_t n, int64_t k,
                    int32_t* codes, void* residual, void* workspace,
                    size_t workspace_bytes, EncodeReport* report,
                    cudaStream_t stream) {
-  if (n < 0 || n >= kMaxElements)  // same texts as the CPU core
-    return Status::Invalid(
-        "sparse_sign_encode: input has " + std::to_string(n) +
-        " elements; the limit is 2**30 - 1 = " +
-        std::to_string(kMaxElements - 1) +
-        " (codes are int32: (index << 1) | sign). Split the tensor.");
-  if (k < 0 || k > n)
-    return Status::Invalid("sparse_sign_encode: k must satisfy 0 <= k <= N = " +
-                           std::to_string(n) + ", got k = " +
-                           std::to_string(k));
-  *report = EmptyReport();
-  if (n == 0) return Status::Ok();
-  const Status ws_ok =
-      CheckWorkspace("sparse_sign_encode", workspace, workspace_bytes,
-                     EncodeWorkspaceBytes(format, n));
-  if (!ws_ok.ok) return ws_ok;
-  char* ws = static_cast<char*>(workspace);
-  switch (format) {
-    case FloatFormat::kFloat16:
-      return EncodeTyped<plan::F16Keys>(static_cast<const uint16_t*>(x), n, k,
-                                        codes, static_cast<uint16_t*>(residual),
-                                        ws, report, stream);
-    case FloatFormat::kBFloat16:
-      return EncodeTyped<plan::BF16Keys>(static_cast<const uint16_t*>(x), n,
-                                         k, codes,
-                                         static_cast<uint16_t*>(residual), ws,
-                                         report, stream);
-    case FloatFormat::kFloat32:
-      return EncodeTyped<plan::F32Keys>(static_cast<const uint32_t*>(x), n, k,
-                                        codes, static_cast<uint32_t*>(residual),
-                                        ws, report, stream);
-    case FloatFormat::kFloat64:
-      return EncodeTyped<plan::F64Keys>(static_cast<const uint64_t*>(x), n, k,
-                                        codes, static_cast<uint64_t*>(residual),
-                                        ws, report, stream);
-  }
-  return Status::Invalid("sparse_sign_encode: unknown float format");
+  return Enqueue("sparse_sign_encode", format, x, n, k, codes, residual,
+                 workspace, workspace_bytes, report, stream, nullptr,
+                 nullptr);
+}
+
+Status AccumulateEncodeAsync(FloatFormat format, void* memory,
+                             const void* gradient, int64_t n, int64_t k,
+                             int32_t* codes, void* values, void* workspace,
+                             size_t workspace_bytes, EncodeReport* report,
+                             cudaStream_t stream) {
+  return Enqueue("accumulate_encode", format, memory, n, k, codes, nullptr,
+                 workspace, workspace_bytes, report, stream, gradient,
+                 values);
 }
 
 Status EncodeOutcome(const EncodeReport& report, int64_t n, int64_t k,

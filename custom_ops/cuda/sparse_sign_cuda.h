@@ -1,4 +1,5 @@
-// GPU launchers for sparse_sign_encode and majority_vote (wire format v1).
+// GPU launchers for sparse_sign_encode, the fused accumulate-encode and
+// majority_vote (wire format v1); the step's other ops are in step_cuda.h.
 //
 // No TensorFlow headers: device pointers, sizes and a stream in, a
 // gpu::Status out, so the TF kernels and the standalone harness share one
@@ -73,6 +74,24 @@ Status EncodeAsync(FloatFormat format, const void* x, int64_t n, int64_t k,
 // NaN error, or internal when the GPU's own consistency check failed.
 Status EncodeOutcome(const EncodeReport& report, int64_t n, int64_t k,
                      bool with_residual);
+
+// Enqueues the fused error-feedback encode (the TF op
+// SparseSignAccumulateEncode) on `stream`, in place on `memory`:
+//   memory += gradient;  codes = Encode(memory, k);  memory[selected] = +0
+// with the CPU kernel's arithmetic (float_ops.h: denormals flushed; 16-bit
+// formats through float32, rounded to nearest even), so codes, memory and
+// values equal the CPU op's bit for bit. values (optional, k entries of the
+// format) gets the selected entries' sums in code order, 0 in padding.
+// memory, gradient, codes, values, workspace: device memory, not
+// overlapping (memory is read and written in place);
+// workspace: EncodeWorkspaceBytes(format, n). Same argument errors as
+// EncodeAsync; the status is EncodeOutcome(report, n, k, false). On NaN in
+// the sum the memory holds the sums (nothing cleared), as on the CPU.
+Status AccumulateEncodeAsync(FloatFormat format, void* memory,
+                             const void* gradient, int64_t n, int64_t k,
+                             int32_t* codes, void* values, void* workspace,
+                             size_t workspace_bytes, EncodeReport* report,
+                             cudaStream_t stream);
 
 // What a vote leaves for the host (rows are numbered from 0; m = none).
 struct VoteReport {

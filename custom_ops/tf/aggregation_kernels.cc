@@ -37,19 +37,8 @@ class SparseSignAccumulateEncodeOp : public OpKernel {
     OP_REQUIRES_OK(ctx, LookupResource(ctx, HandleFromInput(ctx, 0), &var));
     mutex_lock lock(*var->mu());
     Tensor* memory = var->tensor();
-    OP_REQUIRES(ctx, memory->IsInitialized(),
-                errors::FailedPrecondition(Prefix(),
-                                           "the memory variable is not "
-                                           "initialized"));
-    OP_REQUIRES(ctx, memory->dtype() == gradient.dtype(),
-                errors::InvalidArgument(
-                    Prefix(), "the memory is ", DataTypeString(memory->dtype()),
-                    " but the gradient is ", DataTypeString(gradient.dtype())));
-    OP_REQUIRES(ctx, memory->shape() == gradient.shape(),
-                errors::InvalidArgument(
-                    Prefix(), "the memory has shape ",
-                    memory->shape().DebugString(), " but the gradient has ",
-                    gradient.shape().DebugString()));
+    OP_REQUIRES_OK(ctx, sparsesign_checks::CheckMemory(*memory, gradient,
+                                                       Prefix()));
     OP_REQUIRES_OK(ctx, PrepareToUpdateVariable<CPUDevice, T>(
                             ctx, memory, var->copy_on_read_mode.load()));
     Tensor *codes, *values;
@@ -77,10 +66,7 @@ class SparseSignAccumulateEncodeOp : public OpKernel {
   }
 
  private:
-  std::string Prefix() const {
-    return label_.empty() ? std::string()
-                          : "variable '" + label_ + "': ";
-  }
+  std::string Prefix() const { return sparsesign_checks::LabelPrefix(label_); }
 
   int64_t k_ = 0;
   std::string label_;

@@ -4,6 +4,8 @@
 #ifndef TF_SPARSESIGN_TF_KERNEL_CHECKS_H_
 #define TF_SPARSESIGN_TF_KERNEL_CHECKS_H_
 
+#include <string>
+
 #include "../core/sparse_sign_core.h"
 #include "tensorflow/core/framework/op_kernel.h"
 #include "tensorflow/core/framework/tensor.h"
@@ -86,6 +88,77 @@ inline Status CheckVoteInputs(const Tensor& codes, const Tensor& weights,
     return errors::InvalidArgument(
         "majority_vote: weights must have shape [", expect,
         "] (one per row of codes", weighted ? "" : ", or none", "), got ",
+        weights.shape().DebugString());
+  return OkStatus();
+}
+
+// The fused encode's error prefix: "variable 'label': ", or nothing.
+inline std::string LabelPrefix(const std::string& label) {
+  return label.empty() ? std::string() : "variable '" + label + "': ";
+}
+
+// The fused encode's memory variable against its gradient.
+inline Status CheckMemory(const Tensor& memory, const Tensor& gradient,
+                          const std::string& prefix) {
+  if (!memory.IsInitialized())
+    return errors::FailedPrecondition(prefix,
+                                      "the memory variable is not "
+                                      "initialized");
+  if (memory.dtype() != gradient.dtype())
+    return errors::InvalidArgument(
+        prefix, "the memory is ", DataTypeString(memory.dtype()),
+        " but the gradient is ", DataTypeString(gradient.dtype()));
+  if (memory.shape() != gradient.shape())
+    return errors::InvalidArgument(
+        prefix, "the memory has shape ", memory.shape().DebugString(),
+        " but the gradient has ", gradient.shape().DebugString());
+  return OkStatus();
+}
+
+// scatter_sub's indices and updates: vectors of one length.
+inline Status CheckScatterInputs(const Tensor& indices,
+                                 const Tensor& updates) {
+  if (indices.dims() == 1 && updates.dims() == 1 &&
+      indices.dim_size(0) == updates.dim_size(0))
+    return OkStatus();
+  return errors::InvalidArgument(
+      "scatter_sub: indices and updates must be vectors of one length, got "
+      "shapes ", indices.shape().DebugString(), " and ",
+      updates.shape().DebugString());
+}
+
+// scatter_sub's variable: initialized and of the updates' dtype.
+inline Status CheckScatterVariable(const Tensor& variable, DataType dtype) {
+  if (!variable.IsInitialized())
+    return errors::FailedPrecondition(
+        "scatter_sub: the variable is not initialized");
+  if (variable.dtype() != dtype)
+    return errors::InvalidArgument(
+        "scatter_sub: the variable is ", DataTypeString(variable.dtype()),
+        " but the updates are ", DataTypeString(dtype));
+  return OkStatus();
+}
+
+// packed_signs_encode's codes: int32 [k].
+inline Status CheckPackedCodes(const Tensor& codes) {
+  if (codes.dims() == 1) return OkStatus();
+  return errors::InvalidArgument(
+      "packed_signs_encode: codes must be int32 [k], got shape ",
+      codes.shape().DebugString());
+}
+
+// packed_signs_vote's rows [M, words] and weights ([M] or [0]).
+inline Status CheckPackedRows(const Tensor& rows, const Tensor& weights,
+                              int64_t n, int64_t words, bool weighted) {
+  if (rows.dims() != 2 || rows.dim_size(1) != words)
+    return errors::InvalidArgument(
+        "packed_signs_vote: rows must be int32 [M, ", words, "] (ceil(", n,
+        " / 20) words per message), got shape ", rows.shape().DebugString());
+  const int64_t expect = weighted ? rows.dim_size(0) : 0;
+  if (weights.dims() != 1 || weights.dim_size(0) != expect)
+    return errors::InvalidArgument(
+        "packed_signs_vote: weights must have shape [", expect,
+        "] (one per row", weighted ? "" : ", or none", "), got ",
         weights.shape().DebugString());
   return OkStatus();
 }

@@ -21,10 +21,7 @@ class PackedSignsEncodeOp : public OpKernel {
 
   void Compute(OpKernelContext* ctx) override {
     const Tensor& codes = ctx->input(0);
-    OP_REQUIRES(ctx, codes.dims() == 1,
-                errors::InvalidArgument(
-                    "packed_signs_encode: codes must be int32 [k], got shape ",
-                    codes.shape().DebugString()));
+    OP_REQUIRES_OK(ctx, sparsesign_checks::CheckPackedCodes(codes));
     const int64_t words = sparsesign::PackedWords(n_);
     Tensor* out = nullptr;
     OP_REQUIRES_OK(ctx, ctx->allocate_output(0, TensorShape({words}), &out));
@@ -50,18 +47,9 @@ class PackedSignsVoteOp : public OpKernel {
     const Tensor& rows = ctx->input(0);
     const Tensor& weights = ctx->input(1);
     const int64_t words = sparsesign::PackedWords(n_);
-    OP_REQUIRES(ctx, rows.dims() == 2 && rows.dim_size(1) == words,
-                errors::InvalidArgument(
-                    "packed_signs_vote: rows must be int32 [M, ", words,
-                    "] (ceil(", n_, " / 20) words per message), got shape ",
-                    rows.shape().DebugString()));
+    OP_REQUIRES_OK(ctx, sparsesign_checks::CheckPackedRows(
+                            rows, weights, n_, words, weighted_));
     const int64_t m = rows.dim_size(0);
-    const int64_t expect = weighted_ ? m : 0;
-    OP_REQUIRES(ctx, weights.dims() == 1 && weights.dim_size(0) == expect,
-                errors::InvalidArgument(
-                    "packed_signs_vote: weights must have shape [", expect,
-                    "] (one per row", weighted_ ? "" : ", or none",
-                    "), got ", weights.shape().DebugString()));
     Tensor* votes = nullptr;
     OP_REQUIRES_OK(ctx, ctx->allocate_output(0, TensorShape({n_}), &votes));
     const sparsesign::Status st = sparsesign::PackedVote(

@@ -21,86 +21,31 @@
 #include <utility>
 
 #include "../core/sparse_sign_core.h"
-#include "kernel_checks.h"
 #include "../cuda/sparse_sign_cuda.h"
-#include "tensorflow/core/common_runtime/device/device_event_mgr.h"
+#include "gpu_kernel_util.h"
+#include "kernel_checks.h"
 #include "tensorflow/core/framework/op_kernel.h"
 #include "tensorflow/core/framework/tensor.h"
 #include "tensorflow/core/framework/tensor_shape.h"
-#include "unsupported/Eigen/CXX11/Tensor"
+
+// Found by the Python side (ops/_library.py) with dlsym: this library has
+// the GPU kernels (this file and step_kernels_gpu.cc) registered.
+extern "C" __attribute__((visibility("default"))) int
+tf_sparsesign_gpu_kernels() {
+  return 1;
+}
 
 namespace tensorflow {
 namespace {
 
-cudaStream_t StreamOf(OpKernelContext* ctx) {
-  return ctx->eigen_gpu_device().stream();
-}
-
-Status ToTfStatus(const sparsesign::gpu::Status& st) {
-  if (st.ok) return OkStatus();
-  return st.internal ? errors::Internal(st.message)
-                     : errors::InvalidArgument(st.message);
-}
-
-// Scratch device memory from TF's allocator. Freed when the op's tensors
-// go, which TF orders after the work already enqueued on the stream.
-Status AllocateWorkspace(OpKernelContext* ctx, size_t bytes, Tensor* t) {
-  return ctx->allocate_temp(
-      DT_UINT8, TensorShape({static_cast<int64_t>(std::max<size_t>(bytes, 1))}),
-      t);
-}
-
-// Pinned host memory for a launcher's report (the device copies into it
-// asynchronously); the callback keeps the tensor alive until it has read it.
-template <typename Report>
-Status AllocateReport(OpKernelContext* ctx, Tensor* t, Report** report) {
-  AllocatorAttributes host;
-  host.set_on_host(true);
-  host.set_gpu_compatible(true);
-  TF_RETURN_IF_ERROR(ctx->allocate_temp(
-      DT_UINT8, TensorShape({static_cast<int64_t>(sizeof(Report))}), t,
-      host));
-  *report = reinterpret_cast<Report*>(t->flat<uint8>().data());
-  return OkStatus();
-}
-
-// Where the op's completion is signalled: TF's event manager and the op's
-// stream. Looked up before anything is enqueued.
-struct Finisher {
-  EventMgr* event_mgr = nullptr;
-  se::Stream* stream = nullptr;
-};
-
-Status FinisherOf(OpKernelContext* ctx, Finisher* f) {
-  const DeviceBase::AcceleratorDeviceInfo* info =
-      ctx->device()->tensorflow_accelerator_device_info();
-  f->event_mgr = info ? info->event_mgr : nullptr;
-  f->stream = ctx->op_device_context() ? ctx->op_device_context()->stream()
-                                       : nullptr;
-  if (f->event_mgr == nullptr || f->stream == nullptr)
-    return errors::Internal(
-        "tf_sparsesign: no GPU stream or event manager for this op");
-  return OkStatus();
-}
-
-// Runs `finish` (on TF's event thread) once the GPU has done everything
-// enqueued on the op's stream so far, then calls `done`.
-void ThenFinish(OpKernelContext* ctx, const Finisher& f,
-                std::function<Status()> finish,
-                AsyncOpKernel::DoneCallback done) {
-  f.event_mgr->ThenExecute(
-      f.stream, [ctx, finish = std::move(finish), done = std::move(done)]() {
-        const Status st = finish();
-        if (!st.ok()) ctx->SetStatus(st);
-        done();
-      });
-}
-
-// Fails the kernel's construction when the driver cannot run the kernels.
-void RequireDriver(OpKernelConstruction* ctx) {
-  const sparsesign::gpu::Status st = sparsesign::gpu::CheckDriver();
-  if (!st.ok) ctx->CtxFailure(__FILE__, __LINE__, ToTfStatus(st));
-}
+using sparsesign_gpu::AllocateReport;
+using sparsesign_gpu::AllocateWorkspace;
+using sparsesign_gpu::Finisher;
+using sparsesign_gpu::FinisherOf;
+using sparsesign_gpu::RequireDriver;
+using sparsesign_gpu::StreamOf;
+using sparsesign_gpu::ThenFinish;
+using sparsesign_gpu::ToTfStatus;
 
 template <bool kWithResidual>
 class SparseSignEncodeGpuOp : public AsyncOpKernel {

@@ -7,6 +7,7 @@
 #include <cstring>
 #include <string>
 
+#include "../core/step_errors.h"
 #include "kernel_checks.h"
 #include "tensorflow/core/framework/op_kernel.h"
 #include "tensorflow/core/framework/resource_mgr.h"
@@ -72,10 +73,9 @@ class CheckFiniteOp : public OpKernel {
     if (bad.load()) {
       const int64_t at = first.load();
       const double value = static_cast<double>(data[at]);
-      ctx->CtxFailure(errors::InvalidArgument(
-          message_, " (", bad.load(), " of ", n,
-          " entries are not finite; the first, at flat index ", at, ", is ",
-          std::isnan(value) ? "nan" : (value > 0 ? "inf" : "-inf"), ")"));
+      ctx->CtxFailure(errors::InvalidArgument(sparsesign::NonFiniteError(
+          message_, bad.load(), n, at,
+          std::isnan(value) ? "nan" : (value > 0 ? "inf" : "-inf"))));
       return;
     }
     ctx->set_output(0, x);
@@ -93,34 +93,21 @@ class ScatterSubOp : public OpKernel {
   void Compute(OpKernelContext* ctx) override {
     const Tensor& indices = ctx->input(1);
     const Tensor& updates = ctx->input(2);
-    OP_REQUIRES(ctx, indices.dims() == 1 && updates.dims() == 1 &&
-                         indices.dim_size(0) == updates.dim_size(0),
-                errors::InvalidArgument(
-                    "scatter_sub: indices and updates must be vectors of one "
-                    "length, got shapes ", indices.shape().DebugString(),
-                    " and ", updates.shape().DebugString()));
+    OP_REQUIRES_OK(ctx,
+                   sparsesign_checks::CheckScatterInputs(indices, updates));
     core::RefCountPtr<Var> var;
     OP_REQUIRES_OK(ctx, LookupResource(ctx, HandleFromInput(ctx, 0), &var));
     mutex_lock lock(*var->mu());
     Tensor* tensor = var->tensor();
-    OP_REQUIRES(ctx, tensor->IsInitialized(),
-                errors::FailedPrecondition(
-                    "scatter_sub: the variable is not initialized"));
-    OP_REQUIRES(ctx, tensor->dtype() == DataTypeToEnum<T>::v(),
-                errors::InvalidArgument(
-                    "scatter_sub: the variable is ",
-                    DataTypeString(tensor->dtype()), " but the updates are ",
-                    DataTypeString(DataTypeToEnum<T>::v())));
+    OP_REQUIRES_OK(ctx, sparsesign_checks::CheckScatterVariable(
+                            *tensor, DataTypeToEnum<T>::v()));
     const int64_t n = tensor->NumElements();
     const int64_t u = indices.NumElements();
     const int32* index = indices.flat<int32>().data();
     for (int64_t i = 0; i < u; ++i) {
       OP_REQUIRES(ctx, index[i] >= 0 && index[i] < n,
-                  errors::InvalidArgument(
-                      "scatter_sub: indices[", i, "] = ", index[i],
-                      " is outside the variable's ", n,
-                      " elements (shape ", tensor->shape().DebugString(),
-                      "); nothing was written"));
+                  errors::InvalidArgument(sparsesign::ScatterIndexError(
+                      i, index[i], n, tensor->shape().DebugString())));
     }
     OP_REQUIRES_OK(ctx, PrepareToUpdateVariable<CPUDevice, T>(
                             ctx, tensor, var->copy_on_read_mode.load()));

@@ -43,12 +43,14 @@ TF_SOURCES = ("tf/sparse_sign_ops.cc", "tf/sparse_sign_kernels.cc",
               "tf/rice_kernels.cc", "tf/packed_ops.cc",
               "tf/packed_kernels.cc", "tf/step_ops.cc", "tf/step_kernels.cc")
 HEADERS = ("core/sparse_sign_core.h", "core/rice.h", "core/packed.h",
-           "tf/kernel_checks.h", "tf/shape_checks.h")
+           "core/step_errors.h", "tf/kernel_checks.h", "tf/shape_checks.h")
 #: GPU kernels, built only when TensorFlow has CUDA and nvcc is found.
-CUDA_SOURCES = ("cuda/encode.cu", "cuda/vote.cu", "cuda/driver.cu")
-CUDA_TF_SOURCES = ("tf/sparse_sign_kernels_gpu.cc",)
-CUDA_HEADERS = ("cuda/sparse_sign_cuda.h", "cuda/select_plan.h",
-                "cuda/device_util.cuh")
+CUDA_SOURCES = ("cuda/encode.cu", "cuda/vote.cu", "cuda/driver.cu",
+                "cuda/step.cu", "cuda/packed.cu")
+CUDA_TF_SOURCES = ("tf/sparse_sign_kernels_gpu.cc", "tf/step_kernels_gpu.cc")
+CUDA_HEADERS = ("cuda/sparse_sign_cuda.h", "cuda/step_cuda.h",
+                "cuda/select_plan.h", "cuda/float_ops.h",
+                "cuda/device_util.cuh", "tf/gpu_kernel_util.h")
 
 
 class BuildError(RuntimeError):

@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
+import ctypes
 import os
 import threading
 import warnings
 from types import ModuleType
 
 _lock = threading.Lock()
-_state: dict = {"loaded": False, "module": None, "error": None}
+_state: dict = {"loaded": False, "module": None, "error": None, "path": None,
+               "gpu": None}
+
+#: Exported by the library's GPU kernels (custom_ops/tf/
+#: sparse_sign_kernels_gpu.cc), present only in a build with them.
+GPU_SYMBOL = "tf_sparsesign_gpu_kernels"
 
 BUILD_HINT = (
     "Install a C++ compiler (g++) and run `python -m tf_sparsesign build` "
@@ -35,6 +41,7 @@ def load() -> ModuleType | None:
 
             path = _build.build_library()
             _state["module"] = tf.load_op_library(str(path))
+            _state["path"] = path
         except Exception as exc:  # noqa: BLE001 - any failure means fallback
             _state["error"] = f"{type(exc).__name__}: {exc}"
             warnings.warn(
@@ -42,6 +49,34 @@ def load() -> ModuleType | None:
                 f"({_state['error'][:2000]}). {BUILD_HINT}",
                 RuntimeWarning, stacklevel=3)
         return _state["module"]
+
+
+def gpu_kernels() -> bool:
+    """True when the loaded library has the GPU kernels registered (it was
+    built with CUDA, see ``custom_ops/cuda``); False for a CPU-only build or
+    without the library."""
+    if load() is None:
+        return False
+    with _lock:
+        if _state["gpu"] is None:
+            _state["gpu"] = has_symbol(_state["path"], GPU_SYMBOL)
+        return _state["gpu"]
+
+
+def library_path():
+    """The loaded library's path (a ``pathlib.Path``), or None."""
+    load()
+    return _state["path"]
+
+
+def has_symbol(path, name: str) -> bool:
+    """Whether the already loaded shared library ``path`` exports ``name``
+    (looked up without loading it a second time)."""
+    try:
+        lib = ctypes.CDLL(str(path), mode=os.RTLD_NOLOAD | os.RTLD_LAZY)
+    except OSError:
+        return False
+    return hasattr(lib, name)
 
 
 def is_compiled() -> bool:

@@ -1,9 +1,12 @@
 """The aggregation's fused primitives: error feedback and encoding in one
 pass over the memory, and the majority vote in sparse form.
 
-Both run the compiled C++ kernels when the op library is available and the
-pure-TensorFlow references (:mod:`tf_sparsesign.reference.sign`, identical
-results) otherwise.
+Both run the compiled kernels when the op library has them for the
+tensors' device and the pure-TensorFlow references
+(:mod:`tf_sparsesign.reference.sign`, identical results) otherwise: the
+fused encode has CPU and GPU kernels
+(:func:`~tf_sparsesign.ops.fused_encode_supported`), the sparse vote a CPU
+kernel only and runs on the host (docs/GPU.md).
 """
 
 from __future__ import annotations
@@ -12,6 +15,7 @@ import tensorflow as tf
 
 from ..reference import sign as reference
 from . import _library
+from .devices import host_scope, kernels_on
 from .sign import _weights_or_empty, encode_args, vote_args
 
 __all__ = ["accumulate_encode", "sparse_majority_vote"]
@@ -33,6 +37,9 @@ def accumulate_encode(memory, gradient, k: int, label: str = "",
     k-th magnitude and collects the selected indices), where the three steps
     above take about five passes. Codes and memory are bit for bit those of
     the three steps (float16/bfloat16 add with TensorFlow's own rounding).
+    On a GPU (a library built with its GPU kernels) the same op runs there
+    with the same results; without them it falls back to the three steps
+    on the memory's device (see :func:`fused_encode_supported`).
 
     Args:
       memory: a ``tf.Variable`` (or a Keras variable; in replica context the
@@ -78,7 +85,7 @@ def accumulate_encode(memory, gradient, k: int, label: str = "",
                          f"{gradient.shape}")
     lib = _library.load()
     with tf.name_scope(name or "accumulate_encode"):
-        if lib is None:
+        if lib is None or not kernels_on(variable.device):
             codes, values = reference.accumulate_encode(variable, gradient, k)
         else:
             codes, values = lib.sparse_sign_accumulate_encode(
@@ -95,7 +102,8 @@ def sparse_majority_vote(codes, num_elements: int, weights=None,
     Returns only the coordinates whose vote is not 0: scattering
     ``votes`` at ``indices`` into zeros gives ``majority_vote``'s result bit
     for bit (same validation, errors, float32 sums in row order). Work is
-    ``O(M k log M)``, independent of ``num_elements``.
+    ``O(M k log M)``, independent of ``num_elements``; it runs on the host
+    (codes on a GPU are copied there once: ``M k`` int32).
 
     Args: as :func:`tf_sparsesign.ops.majority_vote`, plus
       return_tallies: return the tallies ``sum_m w_m s_{m,i}`` (float32,
@@ -119,7 +127,7 @@ def sparse_majority_vote(codes, num_elements: int, weights=None,
     codes, num_elements, weights = vote_args(
         codes, num_elements, weights, on_invalid, "sparse_majority_vote")
     lib = _library.load()
-    with tf.name_scope(name or "sparse_majority_vote"):
+    with tf.name_scope(name or "sparse_majority_vote"), host_scope(codes):
         if lib is None:
             indices, tallies, dropped = reference.sparse_majority_vote(
                 codes, num_elements, weights, on_invalid)

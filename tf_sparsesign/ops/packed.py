@@ -7,7 +7,9 @@ not sent (abstains), 1: +, 2: -. Full spec in docs/WIRE.md.
 
 The compiled kernels are used when the op library is available, else the
 pure-TensorFlow reference (:mod:`tf_sparsesign.reference.packed`, the same
-words and votes bit for bit).
+words and votes bit for bit). Both ops have GPU kernels in a library built
+with them (:func:`~tf_sparsesign.ops.devices.kernels_on`); TensorFlow then
+runs them where their inputs are, so a GPU's messages and votes stay on it.
 """
 
 from __future__ import annotations

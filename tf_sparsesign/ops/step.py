@@ -1,9 +1,11 @@
-"""The step's host-side helpers: the finiteness check that guards a step,
-and plain SGD's write on the touched coordinates only.
+"""The step's helpers: the finiteness check that guards a step, and plain
+SGD's write on the touched coordinates only.
 
-On CPU both run compiled kernels (one multithreaded pass; a sparse write
-that leaves the variable's reads uncopied); elsewhere, or without the op
-library, TensorFlow's own ops, with the same results.
+Both run compiled kernels where the library has them for the tensors'
+device (:func:`.devices.kernels_on`: the CPU, and a GPU when the library was
+built with its GPU kernels): one pass, and a sparse write that leaves the
+variable's reads uncopied. Elsewhere, or without the op library,
+TensorFlow's own ops on the same device, with the same results.
 """
 
 from __future__ import annotations
@@ -11,18 +13,11 @@ from __future__ import annotations
 import tensorflow as tf
 
 from . import _library
+from .devices import kernels_on
 
 __all__ = ["check_finite", "scatter_sub", "nd_index"]
 
 tf.no_gradient("SparseSignScatterSub")
-
-
-def _on_cpu(device: str) -> bool:
-    """Whether a tensor or variable placed on ``device`` is on a CPU (an
-    unplaced one is, unless GPUs are visible)."""
-    if device:
-        return tf.DeviceSpec.from_string(device).device_type in ("CPU", None)
-    return not tf.config.list_logical_devices("GPU")
 
 
 def check_finite(x, message: str, name: str | None = None):
@@ -30,9 +25,10 @@ def check_finite(x, message: str, name: str | None = None):
     a NaN or an infinity; the error text is ``message``, then how many
     entries are not finite and the first one's flat index and value.
 
-    What ``tf.debugging.check_numerics(x, message)`` does; on CPU in one
-    multithreaded pass (TensorFlow's check is single-threaded: at 10M
-    float32 entries it was a quarter of a step's CPU time).
+    What ``tf.debugging.check_numerics(x, message)`` does, in one pass
+    (multithreaded on CPU: TensorFlow's check is single-threaded, at 10M
+    float32 entries it was a quarter of a step's CPU time; on a GPU the
+    compiled kernel reports the same count and first index).
 
     Args:
       x: float16, bfloat16, float32 or float64 tensor.
@@ -51,7 +47,7 @@ def check_finite(x, message: str, name: str | None = None):
         raise TypeError(f"check_finite: x must be float16, bfloat16, float32"
                         f" or float64, got {x.dtype.name}")
     lib = _library.load()
-    if lib is None or not _on_cpu(x.device):
+    if lib is None or not kernels_on(x.device):
         return tf.debugging.check_numerics(x, message, name=name)
     return lib.sparse_sign_check_finite(x, message=message, name=name)
 
@@ -60,10 +56,11 @@ def scatter_sub(variable, indices, updates, name: str | None = None):
     """``variable.flat[indices[i]] -= updates[i]``, in place.
 
     Bit for bit ``variable.scatter_nd_sub(nd_index(indices, shape),
-    updates)``; on CPU without switching the variable to copy-on-read
-    (TensorFlow's sparse updates do, and then every later read of the
-    variable copies it: at 10M parameters that cost more than the update).
-    Every index is checked before anything is written.
+    updates)``; with the compiled kernels (CPU, and GPU in a build with
+    them) without switching the variable to copy-on-read (TensorFlow's
+    sparse updates do, and then every later read of the variable copies it:
+    at 10M parameters that cost more than the update). Every index is
+    checked before anything is written.
 
     Args:
       variable: a resource ``tf.Variable`` (the component on one device).
@@ -89,7 +86,7 @@ def scatter_sub(variable, indices, updates, name: str | None = None):
     indices = tf.convert_to_tensor(indices, tf.int32)
     updates = tf.convert_to_tensor(updates, variable.dtype)
     lib = _library.load()
-    if lib is None or not _on_cpu(variable.device):
+    if lib is None or not kernels_on(variable.device):
         return _scatter_sub_reference(variable, indices, updates, name)
     return lib.sparse_sign_scatter_sub(variable.handle, indices, updates,
                                        name=name)

@@ -8,6 +8,8 @@
 // time. Covers the kernels' logic (tiles, block scans, warp look-back,
 // candidate buffer, padding, residual, vote validation, ordered tallies),
 // not the GPU's memory model or speed: harness.cu on a GPU is the judge.
+// The step's kernels (fused encode, scatter_sub, check_finite, packed
+// signs) run through step_checks.h, each GPU call twice.
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
@@ -19,6 +21,7 @@
 
 #include "../../core/sparse_sign_core.h"
 #include "../sparse_sign_cuda.h"
+#include "step_checks.h"
 #include "sync_calls.h"
 
 namespace {
@@ -245,11 +248,35 @@ void CheckContracts() {
 int main(int argc, char** argv) {
   // Default: a few seconds. --full adds sizes with many tiles (minutes);
   // --lite is a smaller set with more tiles per launch, for running the
-  // kernels in several block orders; --contracts only the launchers' checks.
+  // kernels in several block orders; --contracts only the launchers' checks;
+  // --large N: the step's kernels' quick set at one large N only.
   const std::string mode = argc > 1 ? argv[1] : "";
   const bool full = mode == "--full";
+  if (mode == "--large" && argc > 2) {
+    step_checks::Plan plan;
+    plan.sizes = {static_cast<int64_t>(std::stod(argv[2]))};
+    plan.quick = true;
+    plan.threads = true;
+    for (const std::string& row : step_checks::CheckStepKernels(
+             plan, [](bool ok, const std::string& what) { Report(ok, what); }))
+      std::printf("%s\n", row.c_str());
+    std::printf("emulated_selftest: %d cases, %d failures\n", g_cases,
+                g_failures);
+    return g_failures == 0 ? 0 : 1;
+  }
   CheckContracts();
   std::mt19937_64 rng(2024);
+  // The step's kernels: several tiles and a partial one (9001), more tiles
+  // per launch in the other block orders (--lite: 20011, fewer cases).
+  if (mode != "--contracts") {
+    step_checks::Plan plan;
+    plan.sizes = mode == "--lite"   ? std::vector<int64_t>{20011}
+                 : full            ? std::vector<int64_t>{1, 7, 9001, 70001}
+                                   : std::vector<int64_t>{9001};
+    plan.quick = mode == "--lite";
+    step_checks::CheckStepKernels(
+        plan, [](bool ok, const std::string& what) { Report(ok, what); });
+  }
   if (mode == "--lite") {
     const int64_t n = 20011;  // 5 tiles of float32, 10 of float64
     int toggle = 0;

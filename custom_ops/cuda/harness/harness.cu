@@ -1,9 +1,12 @@
 // Standalone GPU harness (nvcc only, no TensorFlow):
 //   (a) checks sparsesign::gpu::{EncodeAsync, MajorityVoteAsync} bit for bit
 //       against the CPU core (custom_ops/core) on many input families and
-//       sizes, every GPU call twice (the two runs must agree: determinism);
+//       sizes, every GPU call twice (the two runs must agree: determinism),
+//       and the step's kernels (fused encode, scatter_sub, check_finite,
+//       packed signs: step_checks.h) against their CPU references;
 //   (b) times encode against a device-to-device copy of the same bytes,
-//       and the vote, printing markdown tables.
+//       the vote, and the step's kernels each beside its copy, printing
+//       markdown tables.
 // --quick: a small check set for compute-sanitizer (memcheck, racecheck,
 // synccheck), which slows kernels down a hundredfold.
 // Build: see Makefile beside this file. Run: ./harness --help
@@ -12,6 +15,7 @@
 #include <cuda_runtime.h>
 
 #include <algorithm>
+#include <array>
 #include <chrono>
 #include <cmath>
 #include <cstdio>
@@ -28,12 +32,17 @@
 
 #include "../../core/sparse_sign_core.h"
 #include "../sparse_sign_cuda.h"
+#include "check_util.h"
+#include "step_checks.h"
 #include "sync_calls.h"
 
 namespace {
 
 using sparsesign::FloatFormat;
 using sparsesign::Status;
+using step_checks::util::Name;
+using step_checks::util::Runner;
+using step_checks::util::Width;
 
 #define CUDA_OK(call)                                                     \
   do {                                                                    \
@@ -99,29 +108,6 @@ Options Parse(int argc, char** argv) {
 }
 
 // ------------------------------------------------------------ generation
-size_t BytesOf(FloatFormat f) {
-  switch (f) {
-    case FloatFormat::kFloat16:
-    case FloatFormat::kBFloat16:
-      return 2;
-    case FloatFormat::kFloat32:
-      return 4;
-    case FloatFormat::kFloat64:
-      return 8;
-  }
-  return 4;
-}
-
-const char* NameOf(FloatFormat f) {
-  switch (f) {
-    case FloatFormat::kFloat16: return "float16";
-    case FloatFormat::kBFloat16: return "bfloat16";
-    case FloatFormat::kFloat32: return "float32";
-    case FloatFormat::kFloat64: return "float64";
-  }
-  return "?";
-}
-
 enum Family { kRandom, kTies, kZero, kEqual, kInf, kDenormal, kSparse,
               kNegZero, kNumFamilies };
 const char* kFamilyNames[] = {"random", "ties",   "all-zero", "all-equal",
@@ -209,28 +195,15 @@ void Generate(FloatFormat f, void* x, int64_t n, int family, uint64_t seed) {
 // Writes a quiet NaN at element `at`.
 void PutNaN(FloatFormat f, void* x, int64_t at) {
   const uint64_t bits[] = {0x7E00, 0x7FC0, 0x7FC00000u, 0x7FF8000000000000ull};
-  CUDA_OK(cudaMemcpy(static_cast<char*>(x) + at * BytesOf(f),
-                     &bits[static_cast<int>(f)], BytesOf(f),
+  CUDA_OK(cudaMemcpy(static_cast<char*>(x) + at * Width(f),
+                     &bits[static_cast<int>(f)], Width(f),
                      cudaMemcpyHostToDevice));
 }
 
 // ---------------------------------------------------------- CPU reference
-sparsesign::ParallelRunner ThreadRunner() {
-  const int threads =
-      std::max(1u, std::min(32u, std::thread::hardware_concurrency()));
-  return [threads](int64_t tasks,
-                   const std::function<void(int64_t, int64_t)>& fn) {
-    std::vector<std::thread> pool;
-    const int64_t per = (tasks + threads - 1) / threads;
-    for (int64_t b = 0; b < tasks; b += per)
-      pool.emplace_back(fn, b, std::min(tasks, b + per));
-    for (auto& t : pool) t.join();
-  };
-}
-
 int64_t CountNonzero(const std::vector<char>& host, FloatFormat f) {
   int64_t nnz = 0;
-  const size_t w = BytesOf(f);
+  const size_t w = Width(f);
   const int64_t n = static_cast<int64_t>(host.size() / w);
   for (int64_t i = 0; i < n; ++i) {
     uint64_t b = 0;
@@ -284,7 +257,7 @@ struct GpuEncode {
 
 GpuEncode RunGpuEncode(FloatFormat f, const DeviceBuffer& x, int64_t n,
                        int64_t k, bool with_residual, int poison) {
-  const size_t w = BytesOf(f);
+  const size_t w = Width(f);
   DeviceBuffer codes(sizeof(int32_t) * k);
   DeviceBuffer res(with_residual ? n * w : 0);
   DeviceBuffer ws(sparsesign::gpu::EncodeWorkspaceBytes(f, n));
@@ -306,12 +279,12 @@ GpuEncode RunGpuEncode(FloatFormat f, const DeviceBuffer& x, int64_t n,
 bool CheckEncodeCase(FloatFormat f, const DeviceBuffer& x, int64_t n,
                      const std::vector<char>& host_x, int64_t k,
                      bool with_residual, std::string* detail) {
-  const size_t w = BytesOf(f);
+  const size_t w = Width(f);
   std::vector<int32_t> cpu_codes(k, 0);
   std::vector<char> cpu_res(with_residual ? n * w : 0);
   const Status cpu = sparsesign::Encode(
       f, host_x.data(), n, k, cpu_codes.data(),
-      with_residual ? cpu_res.data() : nullptr, ThreadRunner());
+      with_residual ? cpu_res.data() : nullptr, Runner(true));
   const GpuEncode a = RunGpuEncode(f, x, n, k, with_residual, 0xAB);
   const GpuEncode b = RunGpuEncode(f, x, n, k, with_residual, 0x5C);
   if (a.status.ok != b.status.ok || a.status.message != b.status.message ||
@@ -369,16 +342,16 @@ void CheckEncode(const Options& o, Tally* t) {
       size_t free_b = 0, total_b = 0;
       CUDA_OK(cudaMemGetInfo(&free_b, &total_b));
       const int64_t max_k = nnz_ks ? n : *std::max_element(ks.begin(), ks.end());
-      const size_t need = n * BytesOf(f) * 2 + 4 * max_k +
+      const size_t need = n * Width(f) * 2 + 4 * max_k +
                           sparsesign::gpu::EncodeWorkspaceBytes(f, n) + (64 << 20);
       if (need > free_b) {
-        t->rows.push_back("| " + std::string(NameOf(f)) + " | " +
+        t->rows.push_back("| " + std::string(Name(f)) + " | " +
                           kFamilyNames[family] + " | " + std::to_string(n) +
                           " | skipped: needs " + std::to_string(need >> 20) +
                           " MiB of GPU memory |");
         return;
       }
-      DeviceBuffer x(n * BytesOf(f));
+      DeviceBuffer x(n * Width(f));
       Generate(f, x.p, n, family, seed++);
       if (nan) PutNaN(f, x.p, static_cast<int64_t>((seed * 7919) % n));
       const std::vector<char> host_x = ToHost(x.p, x.bytes);
@@ -398,7 +371,7 @@ void CheckEncode(const Options& o, Tally* t) {
         const bool ok = CheckEncodeCase(f, x, n, host_x, k, with_res, &detail);
         ++f_cases;
         f_fail += !ok;
-        Record(t, ok, std::string("encode ") + NameOf(f) + " " +
+        Record(t, ok, std::string("encode ") + Name(f) + " " +
                           (nan ? "nan" : kFamilyNames[family]) + " n=" +
                           std::to_string(n) + " k=" + std::to_string(k) +
                           (with_res ? " +residual" : "") + ": " + detail);
@@ -425,7 +398,7 @@ void CheckEncode(const Options& o, Tally* t) {
       run(limit_n, kRandom, {limit_n / 100}, false);
     const int64_t top = limit_n > 0 && f == FloatFormat::kFloat32 ? limit_n
                         : large.empty() ? small.back() : large.back();
-    t->rows.push_back("| " + std::string(NameOf(f)) + " | encode (all families) | up to " +
+    t->rows.push_back("| " + std::string(Name(f)) + " | encode (all families) | up to " +
                       std::to_string(top) +
                       " | " + std::to_string(f_cases - f_fail) + "/" +
                       std::to_string(f_cases) + " bit-identical |");
@@ -468,7 +441,7 @@ void CompareVote(const std::vector<int32_t>& c, const std::vector<float>& wts,
       int64_t cpu_dropped = -1;
       const Status cs = sparsesign::MajorityVote(
           c.data(), m, k, n, weighted ? wts.data() : nullptr, drop,
-          cpu_out.data(), &cpu_dropped, ThreadRunner());
+          cpu_out.data(), &cpu_dropped, Runner(true));
       const GpuVote a = RunGpuVote(dc, m, k, n, weighted ? &dw : nullptr,
                                    drop, 0x7F);
       const GpuVote b = RunGpuVote(dc, m, k, n, weighted ? &dw : nullptr,
@@ -523,7 +496,7 @@ void CheckVote(const Options& o, Tally* t) {
       for (int64_t r = 0; r < distinct; ++r) {
         for (auto& v : x) v = normal(rng) * ((rng() % 50 == 0) ? 0.0f : 1.0f);
         sparsesign::Encode(FloatFormat::kFloat32, x.data(), n, k,
-                           codes.data() + r * k, nullptr, ThreadRunner());
+                           codes.data() + r * k, nullptr, Runner(true));
       }
       for (int64_t r = distinct; r < m; ++r)
         for (int64_t j = 0; j < k; ++j) {
@@ -603,7 +576,32 @@ struct BenchRow {
   double density = 0;
   Timing t;
   double copy_ms = 0;
+  double copy_bytes = 0;  // step kernels: the bytes their copy moved
 };
+
+// The step's kernels (step_checks.h), each beside its copy.
+void BenchStep(const Options& o, std::vector<BenchRow>* rows) {
+  const auto timed = step_checks::BenchStepKernels(
+      std::min<int64_t>(o.max_n, 100000000), o.reps,
+      [](int reps, const std::function<void(int)>& fn) {
+        const Timing t = TimeIt(reps, fn);
+        return std::array<double, 3>{t.median_ms, t.p10_ms, t.p90_ms};
+      });
+  for (const step_checks::Timed& s : timed) {
+    BenchRow row;
+    row.op = s.op;
+    row.dtype = s.dtype;
+    row.variant = s.failed ? "(FAILED)" : "";
+    row.n = s.n;
+    row.k = s.k;
+    row.m = s.m;
+    row.density = s.k ? static_cast<double>(s.k) / s.n : 0;
+    row.t = {s.ms[0], s.ms[1], s.ms[2]};
+    row.copy_ms = s.copy_ms;
+    row.copy_bytes = s.copy_bytes;
+    rows->push_back(row);
+  }
+}
 
 void BenchEncode(const Options& o, std::vector<BenchRow>* rows) {
   struct Spec { FloatFormat f; int64_t n; double density; bool residual; };
@@ -618,7 +616,7 @@ void BenchEncode(const Options& o, std::vector<BenchRow>* rows) {
   specs.push_back({FloatFormat::kBFloat16, mid, 0.01, false});
   specs.push_back({FloatFormat::kFloat64, mid, 0.01, false});
   for (const Spec& s : specs) {
-    const size_t bytes = s.n * BytesOf(s.f);
+    const size_t bytes = s.n * Width(s.f);
     // Rotate inputs so that small sizes are not served from L2.
     const int copies = static_cast<int>(std::clamp<int64_t>(
         (int64_t{512} << 20) / static_cast<int64_t>(bytes), 1, 64));
@@ -630,7 +628,7 @@ void BenchEncode(const Options& o, std::vector<BenchRow>* rows) {
                         (256 << 20);
     if (need > free_b) {
       std::printf("skip encode %s N=%lld: needs %zu MiB, %zu MiB free\n",
-                  NameOf(s.f), static_cast<long long>(s.n), need >> 20,
+                  Name(s.f), static_cast<long long>(s.n), need >> 20,
                   free_b >> 20);
       continue;
     }
@@ -652,7 +650,7 @@ void BenchEncode(const Options& o, std::vector<BenchRow>* rows) {
         sparsesign::gpu::sync::PinnedReport<sparsesign::gpu::EncodeReport>();
     BenchRow row;
     row.op = "encode";
-    row.dtype = NameOf(s.f);
+    row.dtype = Name(s.f);
     row.variant = s.residual ? "+residual" : "";
     row.n = s.n;
     row.k = k;
@@ -738,7 +736,11 @@ std::string BenchMarkdown(const std::vector<BenchRow>& rows,
         "host in between); GB/s = element bytes x N / time (one read of the "
         "input); copy = cudaMemcpy device-to-device of the same bytes in the "
         "same run (it reads and writes them); ratio = copy time / encode time "
-        "(= our GB/s over the copy's GB/s, both counting the input bytes once).\n\n"
+        "(= our GB/s over the copy's GB/s, both counting the input bytes once). "
+        "Step kernels (accumulate_encode, scatter_sub, check_finite, "
+        "packed_signs_*): the copy moves the bytes the kernel "
+        "must read (the memory; indices + updates; the tensor; the words; "
+        "the rows), GB/s counts them once, copy GB/s counts read + write.\n\n"
      << "| op | dtype | N | k | M | variant | median ms | p10 ms | p90 ms | GB/s | copy ms | copy GB/s | ratio vs copy |\n"
      << "|---|---|---|---|---|---|---|---|---|---|---|---|---|\n";
   for (const BenchRow& r : rows) {
@@ -753,6 +755,15 @@ std::string BenchMarkdown(const std::vector<BenchRow>& rows,
                     static_cast<long long>(r.k), r.variant.c_str(),
                     r.t.median_ms, r.t.p10_ms, r.t.p90_ms, gbs, r.copy_ms,
                     bytes / (r.copy_ms * 1e6), r.copy_ms / r.t.median_ms);
+    } else if (r.copy_bytes > 0) {
+      std::snprintf(buf, sizeof(buf),
+                    "| %s | %s | %lld | %lld | %lld | %s | %.4f | %.4f | %.4f | %.1f (copied bytes) | %.4f | %.1f | %.2f |\n",
+                    r.op.c_str(), r.dtype.c_str(), static_cast<long long>(r.n),
+                    static_cast<long long>(r.k), static_cast<long long>(r.m),
+                    r.variant.c_str(), r.t.median_ms, r.t.p10_ms, r.t.p90_ms,
+                    r.copy_bytes / (r.t.median_ms * 1e6), r.copy_ms,
+                    2 * r.copy_bytes / (r.copy_ms * 1e6),
+                    r.copy_ms / r.t.median_ms);
     } else {
       std::snprintf(buf, sizeof(buf),
                     "| vote | %s | %lld | %lld | %lld | %s | %.4f | %.4f | %.4f | %.1f (codes) | - | - | - |\n",
@@ -768,11 +779,13 @@ std::string BenchMarkdown(const std::vector<BenchRow>& rows,
 
 std::string BenchCsv(const std::vector<BenchRow>& rows) {
   std::ostringstream csv;
-  csv << "op,dtype,n,k,m,density,variant,median_ms,p10_ms,p90_ms,copy_ms\n";
+  csv << "op,dtype,n,k,m,density,variant,median_ms,p10_ms,p90_ms,copy_ms,"
+         "copy_bytes\n";
   for (const BenchRow& r : rows)
     csv << r.op << "," << r.dtype << "," << r.n << "," << r.k << "," << r.m
         << "," << r.density << "," << r.variant << "," << r.t.median_ms << ","
-        << r.t.p10_ms << "," << r.t.p90_ms << "," << r.copy_ms << "\n";
+        << r.t.p10_ms << "," << r.t.p90_ms << "," << r.copy_ms << ","
+        << r.copy_bytes << "\n";
   return csv.str();
 }
 
@@ -803,6 +816,22 @@ int main(int argc, char** argv) {
     Tally t;
     CheckEncode(o, &t);
     CheckVote(o, &t);
+    step_checks::Plan plan;
+    const std::vector<int64_t> step_sizes =
+        o.quick ? std::vector<int64_t>{4097}
+                : std::vector<int64_t>{1, 2, 5, 1000, 4097, 65537,
+                                       (1 << 20) + 3};
+    for (int64_t n : step_sizes)
+      if (n <= o.max_n) plan.sizes.push_back(n);
+    plan.large_n = o.quick ? 0 : std::min<int64_t>(o.max_n, 10000000);
+    if (plan.large_n <= (1 << 20) + 3) plan.large_n = 0;
+    plan.quick = o.quick;
+    plan.threads = true;
+    for (const std::string& row : step_checks::CheckStepKernels(
+             plan, [&t](bool ok, const std::string& what) {
+               Record(&t, ok, what);
+             }))
+      t.rows.push_back(row);
     const double secs = std::chrono::duration<double>(
         std::chrono::steady_clock::now() - t0).count();
     std::ostringstream md;
@@ -821,6 +850,7 @@ int main(int argc, char** argv) {
     std::vector<BenchRow> rows;
     BenchEncode(o, &rows);
     BenchVote(o, &rows);
+    BenchStep(o, &rows);
     const std::string md = BenchMarkdown(rows, device);
     WriteFile(o.out_dir + "/bench.md", md);
     WriteFile(o.out_dir + "/bench.csv", BenchCsv(rows));

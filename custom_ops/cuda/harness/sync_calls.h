@@ -11,6 +11,7 @@
 #include <cstdlib>
 
 #include "../sparse_sign_cuda.h"
+#include "../step_cuda.h"
 
 namespace sparsesign {
 namespace gpu {
@@ -38,14 +39,29 @@ inline Status Wait(const char* op, cudaStream_t stream) {
                                                cudaGetErrorName(err));
 }
 
+// Enqueues (enqueue(report) returns the launch's status), waits for the
+// stream, then returns outcome(*report).
+template <typename Report, typename Enqueue, typename Outcome>
+Status Run(const char* op, cudaStream_t stream, Enqueue enqueue,
+           Outcome outcome) {
+  Report* report = PinnedReport<Report>();
+  Status st = enqueue(report);
+  if (st.ok) st = Wait(op, stream);
+  return st.ok ? outcome(*report) : st;
+}
+
 inline Status Encode(FloatFormat format, const void* x, int64_t n, int64_t k,
                      int32_t* codes, void* residual, void* workspace,
                      size_t workspace_bytes, cudaStream_t stream = nullptr) {
-  EncodeReport* report = PinnedReport<EncodeReport>();
-  Status st = EncodeAsync(format, x, n, k, codes, residual, workspace,
-                          workspace_bytes, report, stream);
-  if (st.ok) st = Wait("sparse_sign_encode", stream);
-  return st.ok ? EncodeOutcome(*report, n, k, residual != nullptr) : st;
+  return Run<EncodeReport>(
+      "sparse_sign_encode", stream,
+      [&](EncodeReport* r) {
+        return EncodeAsync(format, x, n, k, codes, residual, workspace,
+                           workspace_bytes, r, stream);
+      },
+      [&](const EncodeReport& r) {
+        return EncodeOutcome(r, n, k, residual != nullptr);
+      });
 }
 
 inline Status MajorityVote(const int32_t* codes, int64_t m, int64_t k,
@@ -53,13 +69,85 @@ inline Status MajorityVote(const int32_t* codes, int64_t m, int64_t k,
                            bool drop, float* out, int64_t* num_dropped,
                            void* workspace, size_t workspace_bytes,
                            cudaStream_t stream = nullptr) {
-  VoteReport* report = PinnedReport<VoteReport>();
-  Status st = MajorityVoteAsync(codes, m, k, num_elements, weights, out,
-                                workspace, workspace_bytes, report, stream);
-  if (st.ok) st = Wait("majority_vote", stream);
-  return st.ok ? MajorityVoteOutcome(*report, m, num_elements, drop,
-                                     num_dropped)
-               : st;
+  return Run<VoteReport>(
+      "majority_vote", stream,
+      [&](VoteReport* r) {
+        return MajorityVoteAsync(codes, m, k, num_elements, weights, out,
+                                 workspace, workspace_bytes, r, stream);
+      },
+      [&](const VoteReport& r) {
+        return MajorityVoteOutcome(r, m, num_elements, drop, num_dropped);
+      });
+}
+
+inline Status AccumulateEncode(FloatFormat format, void* memory,
+                               const void* gradient, int64_t n, int64_t k,
+                               int32_t* codes, void* values, void* workspace,
+                               size_t workspace_bytes,
+                               cudaStream_t stream = nullptr) {
+  return Run<EncodeReport>(
+      "accumulate_encode", stream,
+      [&](EncodeReport* r) {
+        return AccumulateEncodeAsync(format, memory, gradient, n, k, codes,
+                                     values, workspace, workspace_bytes, r,
+                                     stream);
+      },
+      [&](const EncodeReport& r) { return EncodeOutcome(r, n, k, false); });
+}
+
+inline Status ScatterSub(FloatFormat format, void* variable, int64_t n,
+                         const int32_t* indices, const void* updates,
+                         int64_t u, const std::string& shape,
+                         void* workspace, size_t workspace_bytes,
+                         cudaStream_t stream = nullptr) {
+  return Run<ScatterReport>(
+      "scatter_sub", stream,
+      [&](ScatterReport* r) {
+        return ScatterSubAsync(format, variable, n, indices, updates, u,
+                               workspace, workspace_bytes, r, stream);
+      },
+      [&](const ScatterReport& r) { return ScatterSubOutcome(r, n, shape); });
+}
+
+inline Status CheckFinite(FloatFormat format, const void* x, int64_t n,
+                          const std::string& message, void* workspace,
+                          size_t workspace_bytes,
+                          cudaStream_t stream = nullptr) {
+  return Run<FiniteReport>(
+      "check_finite", stream,
+      [&](FiniteReport* r) {
+        return CheckFiniteAsync(format, x, n, workspace, workspace_bytes, r,
+                                stream);
+      },
+      [&](const FiniteReport& r) {
+        return CheckFiniteOutcome(r, n, message);
+      });
+}
+
+inline Status PackSigns(const int32_t* codes, int64_t k, int64_t n,
+                        int32_t* words, int64_t num_words, void* workspace,
+                        size_t workspace_bytes,
+                        cudaStream_t stream = nullptr) {
+  return Run<PackReport>(
+      "packed_signs_encode", stream,
+      [&](PackReport* r) {
+        return PackSignsAsync(codes, k, n, words, num_words, workspace,
+                              workspace_bytes, r, stream);
+      },
+      [&](const PackReport& r) { return PackSignsOutcome(r, n); });
+}
+
+inline Status PackedVote(const int32_t* rows, int64_t m, int64_t w, int64_t n,
+                         const float* weights, float* out, void* workspace,
+                         size_t workspace_bytes,
+                         cudaStream_t stream = nullptr) {
+  return Run<PackedVoteReport>(
+      "packed_signs_vote", stream,
+      [&](PackedVoteReport* r) {
+        return PackedVoteAsync(rows, m, w, n, weights, out, workspace,
+                               workspace_bytes, r, stream);
+      },
+      [&](const PackedVoteReport& r) { return PackedVoteOutcome(r); });
 }
 
 }  // namespace sync
