@@ -23,6 +23,7 @@ from typing import Sequence
 
 import tensorflow as tf
 
+from .. import ops
 from ..ops.step import scatter_sub
 from .interfaces import Selection
 from .state import components, tf_variable
@@ -30,8 +31,10 @@ from .state import components, tf_variable
 
 def fusable(memory) -> bool:
     """The fused encode can work in place on every replica's component of
-    ``memory`` (today: the CPU kernel)."""
-    return all("GPU" not in c.device.upper() for c in components(memory))
+    ``memory`` (the CPU kernel; a GPU's when the library has GPU kernels:
+    :func:`tf_sparsesign.ops.fused_encode_supported`)."""
+    return all(ops.fused_encode_supported(c.device)
+               for c in components(memory))
 
 
 class SelectionsStep:

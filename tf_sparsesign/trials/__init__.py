@@ -79,7 +79,7 @@ def trial(build: Callable, *, steps: int, candidates: Sequence = DEFAULT,
     """
     import keras
 
-    from .. import SparseSignStrategy
+    from ..integration.strategy import SparseSignStrategy
 
     chosen = [c if isinstance(c, Candidate) else parse(c)
               for c in candidates]
