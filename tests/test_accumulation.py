@@ -65,10 +65,12 @@ def test_accumulating_equals_the_larger_batch(name, settings):
     large.fit(regroup(x), regroup(y), batch_size=A * MICRO, shuffle=False,
               verbose=0)
     # The mean of 4 micro-batch gradients and the gradient of their union
-    # differ by float32 summation order (~1e-7 relative); the top-K and the
-    # vote then usually agree exactly, the weights within that rounding.
+    # differ by float32 summation order, but only the top-K picks reach
+    # the weights (through the ternary vote), and with this data no pick
+    # is that close to a tie: the votes agree, and the weights, computed
+    # from them by the same optimizer arithmetic, agree exactly.
     for a, b in zip(small.get_weights(), large.get_weights()):
-        np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-6)
+        np.testing.assert_array_equal(a, b)
     got = aggregator_of(small.optimizer).state.read_counters()
     want = aggregator_of(large.optimizer).state.read_counters()
     assert got["steps"] == want["steps"] == 3       # 12 micro-steps

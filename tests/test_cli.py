@@ -10,7 +10,6 @@ import math
 import os
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
@@ -140,17 +139,17 @@ def test_plan_is_instant_and_imports_no_tensorflow(how):
     assert script.is_file(), f"console script missing: {script}"
     env = dict(os.environ, PYTHONPROFILEIMPORTTIME="1")
     env.pop("TF_CPP_MIN_LOG_LEVEL", None)  # TF's log lines would show
-    start = time.monotonic()
+    # "Instant" is checked by what makes it so, the imports: no clock (a
+    # loaded machine stretches a light start-up past a heavy one's time
+    # on an idle one); the timeout only bounds a hang.
     proc = subprocess.run(argv + PLAN, capture_output=True, text=True,
                           env=env, timeout=120)
-    took = time.monotonic() - start
     assert proc.returncode == 0, proc.stderr[-2000:]
     modules = imported_modules(proc.stderr)
     assert "tf_sparsesign" in modules            # the check sees imports
     assert not modules & {"tensorflow", "keras", "tf_keras"}, modules
     assert "this library (packed" in proc.stdout and "rice" in proc.stdout
     assert "28,588" in proc.stdout               # same numbers as in-process
-    assert took < 5.0, f"plan took {took:.1f} s"  # generous: shared machine
 
 
 def test_importing_the_package_still_registers_the_optimizer():

@@ -16,6 +16,8 @@ from tf_sparsesign.experiments import Adversary
 from tf_sparsesign.integration.routing import aggregator_of
 
 import oracle
+from float_bounds import (U, Bounded, affine, assert_within, exact, gamma,
+                          mlp_memory_bounds)
 
 REPLICAS = 4
 LR = 0.01
@@ -56,13 +58,16 @@ def replica_grads(weights, x, y):
 
 
 def numpy_s3gd(weights, x, y, steps, density, error_feedback, batch=8):
-    """Replays S3GD-MV in NumPy; returns (weights, per-replica memories)."""
+    """Replays S3GD-MV in NumPy; returns (weights, per-replica memories,
+    per-replica bounds on the memories' float32 rounding)."""
     weights = [w.copy() for w in weights]
+    seen = []
     sizes = [w.size for w in weights]
     ks = policy.allocate(sizes, density)
     offsets = np.cumsum([0] + sizes[:-1])
     memory = [[np.zeros_like(w) for w in weights] for _ in range(REPLICAS)]
     for s in range(steps):
+        seen.append(list(weights))
         grads = replica_grads(weights, x[s * batch:(s + 1) * batch],
                               y[s * batch:(s + 1) * batch])
         rows = []
@@ -79,7 +84,9 @@ def numpy_s3gd(weights, x, y, steps, density, error_feedback, batch=8):
         for l, w in enumerate(weights):
             v = votes[offsets[l]:offsets[l] + sizes[l]].reshape(w.shape)
             weights[l] = (w - np.float32(LR) * v).astype(np.float32)
-    return weights, memory
+    bounds = mlp_memory_bounds(seen, x[:steps * batch], y[:steps * batch],
+                               REPLICAS)
+    return weights, memory, bounds
 
 
 def assert_mirrored_equal(model, expected):
@@ -88,11 +95,13 @@ def assert_mirrored_equal(model, expected):
             np.testing.assert_array_equal(component.numpy(), exp)
 
 
-def assert_memories(optimizer, expected_memory, exact=False):
-    """Each replica's residual memory. Through fit the gradients inside the
-    traced step differ from an eager recomputation by float rounding (~1
-    ulp), so there memories agree to rounding while the (ternary) weight
-    updates agree exactly; with injected gradients they agree exactly."""
+def assert_memories(optimizer, expected_memory, bounds=None, exact=False):
+    """Each replica's residual memory: bit for bit with injected gradients
+    (``exact``); through fit the gradients inside the traced step
+    and the eager recomputation round differently (another summation
+    order), so there within twice the float32 rounding ``bounds`` of
+    those gradients and sums (float_bounds.mlp_memory_bounds), while the
+    (ternary) weight updates agree exactly."""
     agg = aggregator_of(optimizer)
     for l in range(len(agg.layout.sizes)):
         per_replica = agg.state.memory_values(l)
@@ -102,9 +111,9 @@ def assert_memories(optimizer, expected_memory, exact=False):
                 np.testing.assert_array_equal(per_replica[r].numpy(),
                                               expected_memory[r][l])
             else:
-                np.testing.assert_allclose(per_replica[r].numpy(),
-                                           expected_memory[r][l],
-                                           rtol=1e-5, atol=1e-7)
+                assert_within(per_replica[r].numpy(), expected_memory[r][l],
+                              2 * bounds[r][l],
+                              f"memory of variable {l}, replica {r}")
 
 
 @pytest.mark.parametrize("density,ef", [(0.1, True), (0.25, False),
@@ -122,10 +131,10 @@ def test_strategy_fit_matches_numpy(density, ef):
     with pytest.warns(UserWarning, match="more than signSGD") if (
             0.04 < density < 1) else _no_warning():
         model.fit(x, y, batch_size=8, epochs=1, shuffle=False, verbose=0)
-    weights, memory = numpy_s3gd(start, x, y, steps, density, ef)
+    weights, memory, bounds = numpy_s3gd(start, x, y, steps, density, ef)
     assert_mirrored_equal(model, weights)
     if ef:
-        assert_memories(model.optimizer, memory)
+        assert_memories(model.optimizer, memory, bounds)
     else:
         assert aggregator_of(model.optimizer).state.memories == []
 
@@ -149,9 +158,9 @@ def test_wrapper_under_plain_mirrored_matches_numpy():
         model.compile(optimizer=opt, loss="mse")
     start = [w.copy() for w in model.get_weights()]
     model.fit(x, y, batch_size=8, epochs=1, shuffle=False, verbose=0)
-    weights, memory = numpy_s3gd(start, x, y, steps, 0.1, True)
+    weights, memory, bounds = numpy_s3gd(start, x, y, steps, 0.1, True)
     assert_mirrored_equal(model, weights)
-    assert_memories(opt, memory)
+    assert_memories(opt, memory, bounds)
 
 
 def numpy_s3gd_from_grads(weights, grads_per_step, density):
@@ -238,9 +247,9 @@ def test_custom_training_loop_with_model_matches_numpy():
 
     for batch in dist:
         train_step(batch)
-    weights, memory = numpy_s3gd(start, x, y, steps, 0.1, True)
+    weights, memory, bounds = numpy_s3gd(start, x, y, steps, 0.1, True)
     assert_mirrored_equal(model, weights)
-    assert_memories(opt, memory)
+    assert_memories(opt, memory, bounds)
 
 
 def _record_all_reduces(monkeypatch):
@@ -293,14 +302,25 @@ def test_sync_batchnorm_and_metrics_stay_dense_and_correct():
     # batch (synchronized), and the loss/metric equal an evaluation.
     bn = model.layers[0]
     expected_mean = 0.99 * 0 + 0.01 * x.mean(axis=0)
-    np.testing.assert_allclose(bn.moving_mean.numpy(), expected_mean,
-                               rtol=1e-5, atol=1e-6)
+    # float32 against float64, each within its rounding bound: the global
+    # mean of the 8 rows (summed in any order, / 8), times 1 - 0.99.
+    X = exact(x)
+    mean = X.mean(axis=0)
+    assert_within(bn.moving_mean.numpy(), expected_mean,
+                  mean.scaled(0.01, roundings=2).err, "moving mean")
     # Training-mode output normalises with the global batch statistics
     # (that is what the synchronized all-reduce provides).
     xn = (x - x.mean(axis=0)) / np.sqrt(x.var(axis=0) + bn.epsilon)
     w, b = model.layers[1].get_weights()
-    np.testing.assert_allclose(hist.history["mae"][0],
-                               np.abs(xn @ w + b - y).mean(), rtol=1e-4)
+    # The layer's float32 path: variance E[x^2] - mean^2, inv = rsqrt(var
+    # + eps) (eps as float32), x * inv - mean * inv, the Dense layer, then
+    # the metric's mean of 24 absolute errors.
+    eps = Bounded(bn.epsilon, abs(float(np.float32(bn.epsilon)) - bn.epsilon))
+    inv = ((X * X).mean(axis=0) - mean * mean + eps).rsqrt()
+    out = affine(X * inv - mean * inv, w, b)
+    mae = (out - exact(y)).abs().mean()
+    assert_within(hist.history["mae"][0], np.abs(xn @ w + b - y).mean(),
+                  mae.err, "mae")
 
 
 def test_k_policy_total_and_auto():
@@ -424,15 +444,24 @@ def test_topk_values_baseline_applies_mean_of_sent_values():
     train_step([tf.constant(np.stack([grads[r][l] for r in range(REPLICAS)]))
                 for l in range(len(start))])
     ks = policy.allocate([w.size for w in start], density)
+    lr = np.float32(LR)
     for l, w in enumerate(start):
         total = np.zeros(w.size, np.float32)
+        sent = np.zeros(w.size)  # sum of |sent values|, per coordinate
         for r in range(REPLICAS):
             codes = oracle.encode(grads[r][l], ks[l])
             idx = codes[codes >= 0] >> 1
             total[idx] += grads[r][l].reshape(-1)[idx]
-        expected = w - np.float32(LR) * total.reshape(w.shape)
-        np.testing.assert_allclose(model.get_weights()[l], expected,
-                                   rtol=1e-6, atol=1e-7)
+            sent[idx] += np.abs(grads[r][l].reshape(-1)[idx])
+        expected = w - lr * total.reshape(w.shape)
+        # The step sums the sent values in its own order, NumPy in replica
+        # order: each within gamma(R-1) * sum|values| of the exact sum;
+        # then lr * total and the subtraction round once each.
+        sent = sent.reshape(w.shape)
+        one = (lr * sent * (gamma(REPLICAS - 1) + 2 * U)
+               + U * (np.abs(w) + lr * sent))
+        assert_within(model.get_weights()[l], expected, 2 * one,
+                      f"weights of variable {l}")
 
 
 def test_random_k_baseline_trains_and_sends_k_signs():

@@ -19,7 +19,7 @@ import tf_sparsesign
 from tf_sparsesign.aggregation import state as state_lib
 from tf_sparsesign.integration.routing import aggregator_of
 
-from keras2_env import ROOT, keras2_env, run_checks
+from keras2_env import ROOT, keras2_env, report, run_checks
 
 
 @pytest.mark.parametrize("group", ["check_training.py", "check_saving.py",
@@ -27,9 +27,9 @@ from keras2_env import ROOT, keras2_env, run_checks
                                    "check_multiworker.py"])
 def test_keras2(group):
     done = run_checks(group)
-    tail = (done.stdout + done.stderr)[-8000:]
-    assert done.returncode == 0, tail
-    assert " passed" in done.stdout and "skipped" not in done.stdout, tail
+    assert done.returncode == 0, report(done)
+    assert " passed" in done.stdout and "skipped" not in done.stdout, \
+        report(done)
 
 
 def _run(code, env):

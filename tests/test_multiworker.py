@@ -64,7 +64,7 @@ def test_fd_vote_across_processes_matches_single_process(tmp_path):
     steps = WARMUP_STEPS + 6
     results = run_workers(3, tmp_path, "--mode", "fit", "--steps",
                           str(steps), "--density", "0.5", "--vote", "fd",
-                          "--flipper", "2", timeout=240)
+                          "--flipper", "2")
     for rc, data, log in results:
         assert rc == 0 and "error" not in data, (data.get("error"), log)
     weights = [data["fd_weights"] for _, data, _ in results]
@@ -100,9 +100,14 @@ def test_wrapper_custom_loop_under_plain_mwms(tmp_path):
 
 
 def test_dead_worker_fails_within_timeout(tmp_path):
-    timeout = 15
+    """Worker 1 exits abruptly after 2 steps: worker 0's next step fails,
+    from the lost connection (seconds) or at the latest at the collective
+    timeout. The timeout is long enough that the workers' uneven start on
+    a loaded machine never meets it before the kill; the clock runs from
+    worker 0's last finished step, so start-up time is not counted."""
+    timeout = 60
     results = run_workers(2, tmp_path, "--mode", "die", "--steps", "50",
-                          "--timeout", str(timeout), timeout=180)
+                          "--timeout", str(timeout))
     rc0, data0, log0 = results[0]
     rc1, _, _ = results[1]
     assert rc1 == 3  # the one we killed
@@ -111,18 +116,20 @@ def test_dead_worker_fails_within_timeout(tmp_path):
     err = str(data0["error"])
     assert any(s in err for s in ("Collective", "DEADLINE", "UNAVAILABLE",
                                   "unavailable", "timed out", "peer")), err
-    assert float(data0["seconds"]) < timeout + 60
+    # + 60 s for the error to reach the worker on a loaded machine
+    assert float(data0["stuck_seconds"]) < timeout + 60, err
 
 
 def test_mismatched_settings_fail_fast(tmp_path):
     """Same message length, different error feedback: the settings
-    fingerprint in every message makes both workers fail at once."""
+    fingerprint in every message makes both workers fail at once. No
+    clock: a worker left waiting for the other would fail at the
+    collective timeout with another error, or be stopped by run_workers."""
     results = run_workers(2, tmp_path, "--mode", "fit", "--steps", "3",
-                          "--error-feedback-worker1", "off", timeout=180)
+                          "--error-feedback-worker1", "off")
     for rc, data, log in results:
-        assert rc != 0 and "error" in data, log
+        assert rc not in (0, None) and "error" in data, log
         assert "different settings" in str(data["error"]), data["error"]
-        assert float(data["seconds"]) < 60
 
 
 def test_killed_worker_job_resumes_from_per_worker_backups(tmp_path):
@@ -131,11 +138,11 @@ def test_killed_worker_job_resumes_from_per_worker_backups(tmp_path):
     its own directory, so each restores exactly its own memories) and ends
     with the same weights and memories as an uninterrupted job."""
     common = ("--mode", "backup", "--steps", "3", "--epochs", "3",
-              "--timeout", "15")
+              "--timeout", "60")  # the survivor's bound; see the test above
     full = run_workers(2, tmp_path / "full", *common)
     backup = tmp_path / "backup"
     crashed = run_workers(2, tmp_path / "crash", *common, "--backup-dir",
-                          str(backup), "--die-at", "1:1", timeout=240)
+                          str(backup), "--die-at", "1:1")
     assert crashed[1][0] == 3 and crashed[0][0] != 0
     assert sorted(p.name for p in backup.iterdir()) == ["worker_0",
                                                         "worker_1"]

@@ -3,6 +3,7 @@ before any write, hostile messages are dropped, adversaries are outvoted,
 and exported models serve without this package."""
 
 import os
+import re
 import subprocess
 import sys
 import textwrap
@@ -18,6 +19,9 @@ import tf_sparsesign
 from tf_sparsesign.experiments import Adversary
 from tf_sparsesign.integration.callbacks import read_backup_metadata
 from tf_sparsesign.integration.routing import aggregator_of
+
+import float_bounds
+from float_bounds import assert_same_mlp_output
 
 ROOT = Path(__file__).resolve().parents[1]
 DEVICES = [f"/cpu:{i}" for i in range(4)]
@@ -285,15 +289,14 @@ def test_export_serves_without_this_package(tmp_path, how):
                     tmp_path / "out.npy",
                     env={"TF_SPARSESIGN_DISABLE_COMPILED": "1"})
     assert served.returncode == 0, served.stderr[-3000:]
-    np.testing.assert_allclose(np.load(tmp_path / "out.npy"),
-                               model.predict(x, verbose=0), rtol=1e-6)
+    assert_same_mlp_output(np.load(tmp_path / "out.npy"),
+                           model.predict(x, verbose=0), model.get_weights(),
+                           x, "served vs predict")
     cli = Path(sys.executable).with_name("saved_model_cli")
     show = subprocess.run([str(cli), "show", "--dir", str(export), "--all"],
                           capture_output=True, text=True, timeout=300)
     assert show.returncode == 0 and "serving_default" in show.stdout, \
         show.stderr[-2000:]
-    import re
-
     name = re.search(r"inputs\['([^']+)'\]", show.stdout).group(1)
     run = subprocess.run([str(cli), "run", "--dir", str(export),
                           "--tag_set", "serve", "--signature_def",
@@ -301,9 +304,17 @@ def test_export_serves_without_this_package(tmp_path, how):
                           f"{name}={[[1.0] * 6, [0.5] * 6]}"],
                          capture_output=True, text=True, timeout=300)
     assert run.returncode == 0, run.stderr[-2000:]
-    expected = model.predict(np.array([[1.0] * 6, [0.5] * 6], np.float32),
-                             verbose=0)
-    assert f"{expected[0, 0]:.4f}"[:5] in run.stdout, run.stdout
+    rows = np.array([[1.0] * 6, [0.5] * 6], np.float32)
+    expected = model.predict(rows, verbose=0)
+    printed = run.stdout.split("Result for output key", 1)[-1]
+    got = np.array([float(v) for v in re.findall(
+        r"[-+]?\d+\.\d*(?:[eE][-+]?\d+)?", printed)]).reshape(expected.shape)
+    # NumPy prints 8 digits: fixed point (0.5e-8 absolute) or scientific
+    # (0.5e-8 relative), on top of the two paths' rounding.
+    _, out = float_bounds.mlp_forward(model.get_weights(), rows)
+    float_bounds.assert_within(
+        got, expected, 2 * out.err + 5e-9 * np.maximum(1, np.abs(expected)),
+        f"saved_model_cli run vs predict:\n{run.stdout}")
 
 
 def test_tf_saved_model_save_also_serves(tmp_path):
@@ -327,5 +338,6 @@ def test_tf_saved_model_save_also_serves(tmp_path):
     served = run_py("-c", SERVE, path, tmp_path / "x.npy",
                     tmp_path / "out.npy")
     assert served.returncode == 0, served.stderr[-3000:]
-    np.testing.assert_allclose(np.load(tmp_path / "out.npy"),
-                               model.predict(x, verbose=0), rtol=1e-6)
+    assert_same_mlp_output(np.load(tmp_path / "out.npy"),
+                           model.predict(x, verbose=0), model.get_weights(),
+                           x, "served vs predict")

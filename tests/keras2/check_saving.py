@@ -15,6 +15,7 @@ import tf_keras
 import tf_sparsesign
 
 from common import DEVICES, LR, counters, memories, mlp, xy
+from float_bounds import assert_same_mlp_output
 
 pytestmark = pytest.mark.filterwarnings("ignore:.*more than signSGD-MV")
 
@@ -161,8 +162,9 @@ def test_export_serves_without_this_package(tmp_path):
                           capture_output=True, text=True, env=env,
                           timeout=300)
     assert done.returncode == 0, done.stderr[-3000:]
-    np.testing.assert_allclose(np.load(tmp_path / "y.npy"),
-                               model.predict(x, verbose=0), rtol=1e-6)
+    assert_same_mlp_output(np.load(tmp_path / "y.npy"),
+                           model.predict(x, verbose=0), model.get_weights(),
+                           x, "served vs predict")
 
 
 def test_backup_and_restore_resumes_to_identical_state(tmp_path):

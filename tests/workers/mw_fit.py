@@ -45,6 +45,18 @@ def arrays(workers, steps):
     return x, y.astype(np.float32)
 
 
+class StepClock:
+    """When this worker last finished a training step (wall clock)."""
+
+    last = None
+
+    @classmethod
+    def callback(cls):
+        return keras.callbacks.LambdaCallback(
+            on_train_batch_end=lambda batch, logs: setattr(
+                cls, "last", time.time()))
+
+
 def flipper(replica):
     """The sign-flipping adversary at ``replica``, or None."""
     if replica is None:
@@ -64,7 +76,11 @@ def main():
                     "EPOCH:BATCH")
     ap.add_argument("--density", type=float, default=0.1)
     ap.add_argument("--steps", type=int, default=3)
-    ap.add_argument("--timeout", type=float, default=60.0)
+    # The collective timeout: generous, so that workers starting or
+    # checkpointing unevenly on a loaded machine never meet it by accident
+    # (a passing job never waits for it); below run_workers' bound, so a
+    # real hang still ends with this worker's own error.
+    ap.add_argument("--timeout", type=float, default=300.0)
     ap.add_argument("--error-feedback-worker1", choices=["on", "off"],
                     default="on", help="a mismatched setting on worker 1")
     ap.add_argument("--wrapper", action="store_true",
@@ -134,6 +150,8 @@ def main():
                       callbacks=callbacks)
         elif args.mode in ("fit", "die"):
             callbacks = []
+            if args.mode == "die":
+                callbacks.append(StepClock.callback())
             if args.mode == "die" and index == 1:
                 class Die(keras.callbacks.Callback):
                     def on_train_batch_end(self, batch, logs=None):
@@ -176,6 +194,8 @@ def main():
                 [m.numpy() for m in agg.state.memory_values(slot)])
     except Exception as exc:  # reported to the test, which asserts on it
         result["error"] = np.array(f"{type(exc).__name__}: {exc}")
+        if StepClock.last is not None:  # how long the failing step ran
+            result["stuck_seconds"] = np.float64(time.time() - StepClock.last)
         traceback.print_exc()  # into the worker's log, for the test
     result["seconds"] = np.float64(time.time() - t0)
     np.savez(args.out, **result)

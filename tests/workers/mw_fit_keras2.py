@@ -73,14 +73,18 @@ def main():
     index = cfg["task"]["index"]
     x, y = arrays(workers, args.steps)
     result = {}
+    # Collective timeout: workers starting unevenly on a loaded machine
+    # never meet it (a passing job never waits for it); below run_workers'
+    # bound, so a real hang still ends with this worker's own error.
+    timeout = 300
     try:
         if args.mode == "fit":
             strategy = tf_sparsesign.MultiWorkerSparseSignStrategy(
-                density=DENSITY, timeout_seconds=60)
+                density=DENSITY, timeout_seconds=timeout)
         else:
             strategy = tf.distribute.MultiWorkerMirroredStrategy(
                 communication_options=tf.distribute.experimental.
-                CommunicationOptions(timeout_seconds=60))
+                CommunicationOptions(timeout_seconds=timeout))
         with strategy.scope():
             model = model_fn()
             opt = tf.keras.optimizers.SGD(LR)
