@@ -17,6 +17,8 @@ Entry points:
 * :class:`BackupAndRestore` — per-worker backups keeping each worker's
   error-feedback memory.
 * :func:`communication_stats` — the same counters as a dict.
+* :func:`calibrate` — time this cluster's collectives and this host's
+  compute once; the profile lets ``plan`` and ``auto`` predict step times.
 """
 
 from . import _program, policy
@@ -26,7 +28,7 @@ __all__ = ["__version__", "ops", "policy", "sparse_sign_encode",
            "majority_vote", "SparseSignStrategy",
            "MultiWorkerSparseSignStrategy", "SparseSignOptimizer",
            "SparseSignConfig", "VOTE_MODES", "CommunicationLogger",
-           "BackupAndRestore", "communication_stats"]
+           "BackupAndRestore", "communication_stats", "calibrate"]
 
 # Importing tf_sparsesign imports the Keras integration, which registers
 # SparseSignOptimizer with Keras: `import tf_sparsesign` then
@@ -39,8 +41,8 @@ if not _program.light_command():
     from ._api import (BackupAndRestore, CommunicationLogger,
                        MultiWorkerSparseSignStrategy, SparseSignConfig,
                        SparseSignOptimizer, SparseSignStrategy,
-                       VOTE_MODES, communication_stats, majority_vote, ops,
-                       sparse_sign_encode)
+                       VOTE_MODES, calibrate, communication_stats,
+                       majority_vote, ops, sparse_sign_encode)
 else:
     def __getattr__(name):
         if name in __all__:
