@@ -43,7 +43,8 @@ import network  # noqa: E402
 from tf_sparsesign import policy  # noqa: E402
 
 FIELDS = ["workers", "link", "option", "density", "predicted_s",
-          "measured_s", "error", "fwd_bwd_s", "comm_predicted_s",
+          "measured_s", "error", "fwd_bwd_predicted_s", "fwd_bwd_s",
+          "compression_predicted_s", "compression_s", "comm_predicted_s",
           "comm_measured_s", "busy", "attempt", "calibration_s"]
 #: The 784 -> hidden -> 10 MLP's tensors.
 INPUTS, CLASSES = 784, 10
@@ -100,7 +101,7 @@ def calibrate(bed, args, out: Path, deadline) -> tuple:
     return policy.load_profile(path), took
 
 
-def cell(bed, args, option, density, profile) -> dict:
+def cell(bed, args, option, density, profile, out: Path) -> dict:
     """Runs one cell; returns its CSV row (prediction beside measurement)."""
     hidden = [int(h) for h in args.hidden.split(",")]
     sizes = mlp_sizes(hidden)
@@ -110,6 +111,8 @@ def cell(bed, args, option, density, profile) -> dict:
     run_args = argparse.Namespace(**{**vars(args), "workers": m})
     rows = network.run_method(bed, method_of(option, density), run_args,
                               run_dir, network.Deadline(args.timeout))
+    name = f"m{m}_{bed.bandwidth}_{option.replace('/', '-')}_{density:g}"
+    network.write_csv(out / "runs" / f"{name}.csv", rows)
     summary = network.summarize(rows)[0]
     pred = policy.predict(policy.Workload(sum(sizes), k, m), [option],
                           profile)[0]
@@ -118,7 +121,12 @@ def cell(bed, args, option, density, profile) -> dict:
             "density": density, "predicted_s": pred.seconds,
             "measured_s": measured,
             "error": pred.seconds / measured - 1.0,
+            "fwd_bwd_predicted_s": pred.parts["forward_backward"],
             "fwd_bwd_s": summary["fwd_bwd_s"],
+            "compression_predicted_s": pred.seconds - pred.comm -
+            pred.parts["forward_backward"],
+            "compression_s": sum(summary[f] for f in ("encode_s", "vote_s",
+                                                       "apply_s")),
             "comm_predicted_s": pred.comm,
             "comm_measured_s": summary["comm_s"]}
 
@@ -178,7 +186,7 @@ def run_one_bed(args, bed, table, done) -> None:
                 continue
             row, busy, attempt = watched(
                 args, f"{option} {density:g}", lambda: cell(
-                    bed, args, option, density, profile))
+                    bed, args, option, density, profile, args.out))
             row.update(busy="; ".join(busy[:3]), attempt=attempt,
                        calibration_s=took)
             append(table, row)

@@ -23,7 +23,8 @@ def read(folder: Path) -> list[dict]:
     for r in rows:
         for k in ("predicted_s", "measured_s", "error", "density",
                   "comm_predicted_s", "comm_measured_s", "fwd_bwd_s",
-                  "calibration_s"):
+                  "fwd_bwd_predicted_s", "compression_predicted_s",
+                  "compression_s", "calibration_s"):
             r[k] = float(r[k])
         r["workers"] = int(r["workers"])
     return rows

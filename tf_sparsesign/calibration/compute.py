@@ -172,8 +172,10 @@ def time_parts(config, shapes, m: int, options, sgd: bool = True,
                repeat: int = 3) -> dict:
     """``{part: [(work, seconds) tiny, (work, seconds) real]}``: every
     part of ``options`` timed at ``shapes`` and at their tiny copy, with
-    its work units."""
+    its work units. Each time is net of one ``tf.function`` call and read
+    back (:func:`dispatch_seconds`): in the step the parts are one graph."""
     measured = {}
+    dispatch = dispatch_seconds(repeat)
     for scale, sizes in (("tiny", tiny(shapes)), ("real", list(shapes))):
         n = sum(math.prod(s) for s in sizes)
         k = sum(policy.allocate([math.prod(s) for s in sizes],
@@ -190,8 +192,14 @@ def time_parts(config, shapes, m: int, options, sgd: bool = True,
         for part, fn in fns.items():
             work = policy.work_units(part, n, k, m)
             measured.setdefault(part, []).append(
-                (work, median_seconds(fn, repeat)))
+                (work, max(0.0, median_seconds(fn, repeat) - dispatch)))
     return measured
+
+
+def dispatch_seconds(repeat: int = 3) -> float:
+    """Median seconds of calling a ``tf.function`` that does nothing and
+    reading its result back."""
+    return median_seconds(tf.function(lambda: tf.constant(0)), repeat)
 
 
 def forward_backward(strategy, model, batch, repeat: int = 3) -> float:
