@@ -53,6 +53,20 @@ def _hosts(strategy) -> tuple:
     return tuple(resolver.cluster_spec().as_dict().get("worker", ()))
 
 
+def _barrier(strategy):
+    """A callable that returns once every replica called it (one tiny
+    all-reduce)."""
+    def replica():
+        return tf.distribute.get_replica_context().all_reduce(
+            "sum", tf.ones([1]))
+
+    @tf.function
+    def run():
+        return strategy.experimental_local_results(strategy.run(replica))
+
+    return lambda: [t.numpy() for t in run()]
+
+
 def _everyone_max(strategy, values: list) -> list:
     """The maximum of each number over all replicas (one all-gather), and
     the chief's clock as the last entry."""
@@ -110,8 +124,11 @@ def calibrate(strategy, model=None, batch=None, path=None, *,
 
     points = collectives_lib.time_collectives(strategy, repeat)
     stages = [lap()]
-    parts = compute.time_parts(config, shapes, m, options, sgd, repeat)
+    barrier = _barrier(strategy)
+    parts = compute.time_parts(config, shapes, m, options, sgd, repeat,
+                               barrier)
     stages.append(lap())
+    barrier()
     fb = (compute.forward_backward(strategy, model, batch, repeat)
           if model is not None and batch is not None else None)
     stages.append(lap())

@@ -169,11 +169,13 @@ def time_option(config, shapes, m: int, option, sgd: bool = True,
 
 
 def time_parts(config, shapes, m: int, options, sgd: bool = True,
-               repeat: int = 3) -> dict:
+               repeat: int = 3, barrier=lambda: None) -> dict:
     """``{part: [(work, seconds) tiny, (work, seconds) real]}``: every
     part of ``options`` timed at ``shapes`` and at their tiny copy, with
     its work units. Each time is net of one ``tf.function`` call and read
-    back (:func:`dispatch_seconds`): in the step the parts are one graph."""
+    back (:func:`dispatch_seconds`): in the step the parts are one graph.
+    ``barrier()`` runs before each part, so that every worker times the
+    same part at the same time (the cores shared as in a step)."""
     measured = {}
     dispatch = dispatch_seconds(repeat)
     for scale, sizes in (("tiny", tiny(shapes)), ("real", list(shapes))):
@@ -191,6 +193,7 @@ def time_parts(config, shapes, m: int, options, sgd: bool = True,
             seen.add(option.exchange)
         for part, fn in fns.items():
             work = policy.work_units(part, n, k, m)
+            barrier()
             measured.setdefault(part, []).append(
                 (work, max(0.0, median_seconds(fn, repeat) - dispatch)))
     return measured
