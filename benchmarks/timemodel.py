@@ -169,10 +169,9 @@ def run_grid(args) -> None:
 def run_one_bed(args, bed, table, done) -> None:
     """Calibration and the cells of one (M, link)."""
     m = bed.workers
-    deadline = network.Deadline(args.timeout)
     (profile, took), busy, attempt = watched(
-        args, "calibration", lambda: calibrate(bed, args, args.out,
-                                               deadline))
+        args, "calibration", lambda: calibrate(
+            bed, args, args.out, network.Deadline(args.timeout)))
     print(f"  calibration: {took:.1f} s (worker's calibrate call)"
           + (f", busy: {busy[:3]}" if busy else ""), flush=True)
     if args.calibrate_only:
