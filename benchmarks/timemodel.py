@@ -71,19 +71,25 @@ def method_of(option: str, density: float) -> dict:
 
 
 def watched(args, what: str, job):
-    """``(result, busy)`` of ``job()`` after waiting for quiet; run once
-    more when another process was busy during it."""
-    result, busy = None, []
+    """``(result, busy, attempt)`` of ``job()`` after waiting for a quiet
+    machine. A job that saw another process busy while it ran is run once
+    more when the machine had been quiet before it (a newcomer); when the
+    machine never got quiet, the load is the machine's state: the job runs
+    once and is labelled."""
     for attempt in (1, 2):
-        if not loadwatch.quiet(args.quiet_cmd):
-            print(f"  {what}: the machine did not get quiet", flush=True)
+        was_quiet = loadwatch.quiet(args.quiet_cmd)
         with loadwatch.LoadWatch() as watch:
             result = job()
         busy = sorted(set(watch.busy))
+        if not was_quiet:
+            busy = ["machine never quiet"] + busy
         if not busy:
             return result, [], attempt
+        again = attempt == 1 and was_quiet
         print(f"  {what}: other processes busy ({', '.join(busy[:4])})"
-              + ("; running it again" if attempt == 1 else ""), flush=True)
+              + ("; running it again" if again else ""), flush=True)
+        if not again:
+            return result, busy, attempt
     return result, busy, 2
 
 

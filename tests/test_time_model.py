@@ -219,3 +219,10 @@ def test_ties_keep_the_candidates_order():
     ranking = policy.rank(order, Workload(1000, 10, 4), same)
     assert [p.option.name for p in ranking.predictions] == order
     assert dataclasses.replace(ranking, error=0.0).tied
+
+
+def test_fit_part_from_one_point_is_proportional():
+    assert policy.fit_part((1e6, 0.004)) == Part(0.0, 4e-9)
+    assert policy.fit_part((0, 0.004)) == Part(0.004, 0.0)
+    with pytest.raises(ValueError, match="1 or 2"):
+        policy.fit_part((1, 1), (2, 2), (3, 3))

@@ -8,7 +8,8 @@ static-shape collective per local device with the strategy's keys); the
 all-reduce goes through the replica context's ``all_reduce``, Keras' own
 path for the dense baseline. On one host the exchanges stack and transpose
 instead (:data:`~tf_sparsesign.aggregation.exchange.collectives.LOCAL`),
-which is what is timed there.
+which is what is timed there. Each is launched eagerly (no tracing; the
+same op as in the step's graph).
 """
 
 from __future__ import annotations
@@ -36,48 +37,42 @@ def _rows(devices, shape, dtype):
     return out
 
 
+# Each launcher returns ``(call, bytes per worker)``; ``call()`` launches one
+# collective eagerly (no tracing: the op is the one the step's graph runs,
+# and its inputs exist before the clock starts).
+
 def _all_gather(strategy, nbytes, one_host):
-    devices = strategy.extended.worker_devices
     words = max(1, nbytes // 4)
-
-    @tf.function
-    def run():
-        rows = _rows(devices, [1, words], tf.int32)
-        if one_host:
-            return LOCAL.gather([r[0] for r in rows])[:, :1]
-        return CROSS_WORKER.all_gather(strategy, rows)[:, :1]
-
-    return run, 4 * words
+    rows = _rows(strategy.extended.worker_devices, [1, words], tf.int32)
+    if one_host:
+        return (lambda: LOCAL.gather([r[0] for r in rows])), 4 * words
+    return (lambda: CROSS_WORKER.all_gather(strategy, rows)), 4 * words
 
 
 def _all_to_all(strategy, nbytes, one_host):
-    devices = strategy.extended.worker_devices
     m = strategy.num_replicas_in_sync
     words = max(1, nbytes // (4 * m))
-
-    @tf.function
-    def run():
-        buckets = _rows(devices, [m, words], tf.int32)
-        out = (LOCAL.all_to_all(buckets) if one_host else
-               CROSS_WORKER.all_to_all(strategy, buckets))
-        return [t[:, :1] for t in out]
-
-    return run, 4 * m * words
+    buckets = _rows(strategy.extended.worker_devices, [m, words], tf.int32)
+    if one_host:
+        return (lambda: LOCAL.all_to_all(buckets)), 4 * m * words
+    return (lambda: CROSS_WORKER.all_to_all(strategy, buckets)), \
+        4 * m * words
 
 
 def _all_reduce(strategy, nbytes, one_host):
-    del one_host  # the replica context's all-reduce, wherever it runs
     n = max(1, nbytes // 4)
+    devices = strategy.extended.worker_devices
+    if not one_host:  # the launcher's all-reduce: the dense path's op
+        (t,) = _rows(devices[:1], [n], tf.float32)
+        return (lambda: CROSS_WORKER.all_reduce(strategy, t, len(devices)),
+                4 * n)
 
     def replica():
         t = tf.fill([n], 1.0)
         return tf.distribute.get_replica_context().all_reduce("sum", t)[:1]
 
-    @tf.function
-    def run():
-        return strategy.experimental_local_results(strategy.run(replica))
-
-    return run, 4 * n
+    return (lambda: strategy.experimental_local_results(
+        strategy.run(replica))), 4 * n
 
 
 LAUNCH = {"all_gather": _all_gather, "all_to_all": _all_to_all,
@@ -86,7 +81,7 @@ LAUNCH = {"all_gather": _all_gather, "all_to_all": _all_to_all,
 
 def time_collectives(strategy, repeat: int = 3) -> dict:
     """``{kind: [[bytes, median seconds], ...]}`` for every kind and size
-    of :data:`SIZES` (each after one warm-up call: tracing, connections),
+    of :data:`SIZES` (each after one warm-up call: connections, buffers),
     identical calls in the same order on every worker."""
     one_host = (len(strategy.extended.worker_devices) ==
                 strategy.num_replicas_in_sync)

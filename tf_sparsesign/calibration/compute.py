@@ -168,14 +168,20 @@ def time_option(config, shapes, m: int, option, sgd: bool = True,
             _option_parts(config, option, shapes, m, sgd, True).items()}
 
 
+#: Parts whose work is the gradient's size N (the same at every density):
+#: timed at the real sizes only, proportional to N.
+N_PARTS = ("check_finite", "encode", "dense_apply")
+
+
 def time_parts(config, shapes, m: int, options, sgd: bool = True,
                repeat: int = 3, barrier=lambda: None) -> dict:
-    """``{part: [(work, seconds) tiny, (work, seconds) real]}``: every
-    part of ``options`` timed at ``shapes`` and at their tiny copy, with
-    its work units. Each time is net of one ``tf.function`` call and read
-    back (:func:`dispatch_seconds`): in the step the parts are one graph.
-    ``barrier()`` runs before each part, so that every worker times the
-    same part at the same time (the cores shared as in a step)."""
+    """``{part: [(work, seconds), ...]}``: every part of ``options`` timed
+    at ``shapes``, and those whose work depends on K also at their tiny
+    copy (the fixed cost per call), with its work units. Each time is net
+    of one ``tf.function`` call and read back (:func:`dispatch_seconds`):
+    in the step the parts are one graph. ``barrier()`` runs before each
+    part, so that every worker times the same part at the same time (the
+    cores shared as in a step)."""
     measured = {}
     dispatch = dispatch_seconds(repeat)
     for scale, sizes in (("tiny", tiny(shapes)), ("real", list(shapes))):
@@ -192,6 +198,8 @@ def time_parts(config, shapes, m: int, options, sgd: bool = True,
                                      option.exchange not in seen))
             seen.add(option.exchange)
         for part, fn in fns.items():
+            if scale == "tiny" and part.split("/")[0] in N_PARTS:
+                continue
             work = policy.work_units(part, n, k, m)
             barrier()
             measured.setdefault(part, []).append(

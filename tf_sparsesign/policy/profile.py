@@ -90,12 +90,19 @@ def fit_collective(points: Sequence) -> Fit:
     return Fit(floor=floor, a=a, b=1.0 / slope)
 
 
-def fit_part(small: tuple, large: tuple) -> Part:
-    """:class:`Part` through ``(work, seconds)`` at a small and a large
-    size; a slope that the noise made negative becomes 0 (the large
-    time, flat)."""
-    (w0, t0), (w1, t1) = sorted([tuple(map(float, small)),
-                                 tuple(map(float, large))])
+def fit_part(*points) -> Part:
+    """:class:`Part` through ``(work, seconds)`` points: through both of a
+    small and a large size (a slope that the noise made negative becomes
+    0: the large time, flat), or, from one point, in proportion to the
+    work (``c0 = 0``)."""
+    pts = sorted(tuple(map(float, p)) for p in points)
+    if len(pts) == 1:
+        (w, t), = pts
+        return Part(c0=0.0, c1=t / w) if w > 0 else Part(c0=t, c1=0.0)
+    if len(pts) != 2:
+        raise ValueError(f"fit_part takes 1 or 2 (work, seconds) points, "
+                         f"got {points!r}")
+    (w0, t0), (w1, t1) = pts
     if w1 <= w0:
         return Part(c0=max(t0, t1), c1=0.0)
     c1 = max(0.0, (t1 - t0) / (w1 - w0))
