@@ -51,8 +51,8 @@ def test_one_host_profile_is_complete_saved_and_leaves_nothing(tmp_path):
     assert profile.forward_backward > 0
     assert profile.sizes == (16 * 32, 32, 32 * 4, 4)
     assert profile.total_k == sum(policy.allocate(profile.sizes, 0.05))
-    assert set(profile.stages) == {"collectives", "compute",
-                                   "forward_backward"}
+    assert set(profile.stages) == {"collectives", "slowdown", "compute"}
+    assert "1 worker process(es) on the timing host" in profile.sharing
     assert policy.load_profile(path) == profile
     assert sorted(p.name for p in tmp_path.iterdir()) == ["profile.json"]
     # The model's own variables are untouched, and the scratch state goes.
@@ -77,6 +77,17 @@ def test_without_a_model_the_given_sizes_are_timed():
     assert set(profile.compute) == {
         "check_finite", "encode/allgather", "apply",
         "message/allgather/rice", "host_step/allgather/rice"}
+
+
+def test_a_sharded_only_calibration_still_times_the_shared_parts():
+    options = [policy.Option.parse("sharded/rice")]
+    assert [o.name for o in compute.with_shared_parts(options)] == [
+        "sharded/rice", "allgather/rice"]
+    assert compute.measurements(options) == [
+        ("message/sharded/rice", "tiny"), ("host_step/sharded/rice", "tiny"),
+        ("apply", "tiny"), ("message/sharded/rice", "real"),
+        ("host_step/sharded/rice", "real"), ("encode/sharded", "real"),
+        ("check_finite", "real"), ("apply", "real")]
 
 
 def test_the_shard_worker_runs_one_shard_of_m():
@@ -117,6 +128,8 @@ def test_two_workers_end_with_the_same_profile(tmp_path):
     assert texts[0] == texts[1]
     profile = policy.Profile.from_json(texts[0])
     assert profile.num_replicas == 2 and len(profile.hosts) == 2
+    # One host: one worker timed the parts, the other waited.
+    assert profile.sharing.startswith("2 worker process(es) on the timing")
     assert json.loads(texts[0])["points"]["all_to_all"][0][0] == 8
     assert not list(tmp_path.glob("*.tmp"))
 

@@ -2,16 +2,23 @@
 once, inside the real job; the time model (:mod:`tf_sparsesign.policy.
 timing`) predicts every option's step time from the profile.
 
-:func:`calibrate` runs on every worker of the job (like ``model.fit``),
-times each collective kind the exchanges use at fixed sizes
-(:mod:`.collectives`), each compute part of the step at the model's sizes
-(:mod:`.compute`) and forward+backward of the model when a model and a
-batch are given, then combines every worker's numbers with one small
-collective (the slowest worker's time of each, since every step waits for
-the slowest), fits them and returns the same
-:class:`~tf_sparsesign.policy.Profile` on every worker. Bounded by
-construction: fixed sizes, one warm-up and ``repeat`` timed calls of each.
-``tf-sparsesign calibrate`` is the command-line form.
+:func:`calibrate` runs on every worker of the job (like ``model.fit``):
+
+1. every collective kind the exchanges use, at fixed sizes, by all
+   workers together (:mod:`.collectives`);
+2. forward+backward of the model (when a model and a batch are given; else
+   a matrix product) by all workers at once, then by one worker per host
+   alone: the host's slowdown when its workers share its cores
+   (:mod:`.sharing`);
+3. each compute part of the step at the model's sizes, by that one worker
+   per host (the others wait), times the slowdown (:mod:`.compute`);
+4. every worker's numbers combined with one small collective (the slowest
+   worker's or host's of each, since every step waits for the slowest),
+   fitted, and the same :class:`~tf_sparsesign.policy.Profile` returned on
+   every worker.
+
+Bounded by construction: fixed sizes, one warm-up and ``repeat`` timed
+calls of each. ``tf-sparsesign calibrate`` is the command-line form.
 """
 
 from __future__ import annotations
@@ -25,14 +32,14 @@ import tensorflow as tf
 from .. import policy
 from ..config import SparseSignConfig
 from . import collectives as collectives_lib
-from . import compute
+from . import compute, sharing
 
 #: What is timed by default: the exchanges that give the same update as
 #: one another (with each codec), and the dense baseline.
 DEFAULT_OPTIONS = ("dense", "allgather/int32", "allgather/rice",
                    "allgather/packed", "sharded/int32", "sharded/rice")
 #: The calibration's stages, whose seconds the profile keeps.
-STAGES = ("collectives", "compute", "forward_backward")
+STAGES = ("collectives", "slowdown", "compute")
 #: Tensor sizes the parts are timed at when no model is given.
 DEFAULT_SHAPES = ((1024, 1024),)
 
@@ -51,35 +58,6 @@ def _hosts(strategy) -> tuple:
     if resolver is None:
         return ("localhost",)
     return tuple(resolver.cluster_spec().as_dict().get("worker", ()))
-
-
-def _barrier(strategy):
-    """A callable that returns once every replica called it (one tiny
-    all-reduce)."""
-    def replica():
-        return tf.distribute.get_replica_context().all_reduce(
-            "sum", tf.ones([1]))
-
-    @tf.function
-    def run():
-        return strategy.experimental_local_results(strategy.run(replica))
-
-    return lambda: [t.numpy() for t in run()]
-
-
-def _everyone_max(strategy, values: list) -> list:
-    """The maximum of each number over all replicas (one all-gather), and
-    the chief's clock as the last entry."""
-    mine = tf.constant(values + [time.time()], tf.float64)
-
-    def gather():
-        ctx = tf.distribute.get_replica_context()
-        return ctx.all_gather(mine[None], axis=0)
-
-    rows = strategy.experimental_local_results(strategy.run(gather))[0]
-    rows = rows.numpy()
-    return [float(v) for v in rows[:, :-1].max(axis=0)] + [
-        float(rows[0, -1])]
 
 
 def calibrate(strategy, model=None, batch=None, path=None, *,
@@ -116,6 +94,7 @@ def calibrate(strategy, model=None, batch=None, path=None, *,
     m = strategy.num_replicas_in_sync
     options = [policy.Option.parse(o) for o in (options or DEFAULT_OPTIONS)]
     shapes = _shapes(model, sizes)
+    job = sharing.Job(strategy)
     clock = [time.perf_counter()]
 
     def lap():
@@ -124,27 +103,34 @@ def calibrate(strategy, model=None, batch=None, path=None, *,
 
     points = collectives_lib.time_collectives(strategy, repeat)
     stages = [lap()]
-    barrier = _barrier(strategy)
-    parts = compute.time_parts(config, shapes, m, options, sgd, repeat,
-                               barrier)
+    with_model = model is not None and batch is not None
+    reference = (compute.forward_backward(strategy, model, batch)
+                 if with_model else sharing.matmul_reference())
+    slowdown, together = job.slowdown(reference, repeat)
     stages.append(lap())
-    barrier()
-    fb = (compute.forward_backward(strategy, model, batch, repeat)
-          if model is not None and batch is not None else None)
+    wanted = compute.measurements(options)
+    measured = (compute.time_parts(config, shapes, m, options, sgd, repeat)
+                if job.timer else {})
+    job.barrier()  # the other workers waited for the timers
     stages.append(lap())
-    # Every worker's numbers, the slowest of each, so all fit the same.
+    # The timers' part times, shared as in a step (x slowdown); the slowest
+    # host's of each (max over workers), so every worker fits the same.
     flat = [t for kind in sorted(points) for _, t in points[kind]]
-    flat += [t for name in sorted(parts) for _, t in parts[name]]
-    flat += stages + [-1.0 if fb is None else fb,
+    flat += [measured[w][1] * slowdown if w in measured else 0.0
+             for w in wanted]
+    flat += stages + [together if with_model else -1.0, slowdown,
                       time.perf_counter() - start]
-    top = _everyone_max(strategy, flat)
-    it = iter(top)
+    it = iter(job.max_and_chief_clock(flat))
     points = {kind: [[x, next(it)] for x, _ in points[kind]]
               for kind in sorted(points)}
-    parts = {name: policy.fit_part(*[(w, next(it)) for w, _ in parts[name]])
-             for name in sorted(parts)}
+    seconds = {w: next(it) for w in wanted}
+    parts = {}
+    for part, scale in wanted:
+        work = compute.work_of(config, shapes, m, part, scale)
+        parts.setdefault(part, []).append((work, seconds[part, scale]))
+    parts = {name: policy.fit_part(*pts) for name, pts in parts.items()}
     stages = dict(zip(STAGES, [next(it) for _ in STAGES]))
-    fb, took, chief_clock = next(it), next(it), next(it)
+    fb, slowdown, took, chief_clock = next(it), next(it), next(it), next(it)
     sizes_done = [math.prod(s) for s in shapes]
     profile = policy.Profile(
         num_replicas=m, hosts=_hosts(strategy),
@@ -161,9 +147,12 @@ def calibrate(strategy, model=None, batch=None, path=None, *,
         total_k=sum(policy.allocate(sizes_done, config.density, config.k,
                                     m)),
         seconds=took, points=points, stages=stages,
-        sharing=f"{len(strategy.extended.worker_devices)} replica(s) in "
-                f"this process; TF intra-op threads "
-                f"{tf.config.threading.get_intra_op_parallelism_threads()}")
+        sharing=f"{job.on_host} worker process(es) on the timing host, "
+                f"{len(strategy.extended.worker_devices)} replica(s) each; "
+                f"TF intra-op threads "
+                f"{tf.config.threading.get_intra_op_parallelism_threads()}"
+                f"; parts timed by one worker per host x slowdown "
+                f"{slowdown:.2f} (all its workers at once / one alone)")
     profile.validate()
     if path is not None:
         profile.save(path)

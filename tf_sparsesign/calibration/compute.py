@@ -114,7 +114,8 @@ class ShardWorkerProbe:
 def _option_parts(config, option, shapes, m, sgd, first):
     """``{profile key: callable}`` of ``option``'s parts (the shared ones,
     check_finite, encode and apply, only for the ``first`` option of its
-    exchange)."""
+    exchange; the sharded exchange's probe has no check_finite and apply,
+    which the all-gather's give)."""
     cfg = dataclasses.replace(config, aggregation=option.exchange,
                               wire=option.wire, downlink=option.downlink)
     key = f"{option.exchange}/{option.wire}"
@@ -162,35 +163,67 @@ def time_option(config, shapes, m: int, option, sgd: bool = True,
     """``{part: median seconds}`` of one option's compute parts at
     ``shapes`` (every part, the shared ones included): the time breakdown
     of one step without its collectives."""
-    if option.exchange == "dense":
-        return {"dense_apply": median_seconds(dense_apply(shapes), repeat)}
-    return {part: median_seconds(fn, repeat) for part, fn in
-            _option_parts(config, option, shapes, m, sgd, True).items()}
+    fns, seen = {}, set()
+    for o in with_shared_parts([option]):
+        if o.exchange == "dense":
+            fns["dense_apply"] = dense_apply(shapes)
+            continue
+        fns.update(_option_parts(config, o, shapes, m, sgd,
+                                 o.exchange not in seen))
+        seen.add(o.exchange)
+    return {part: median_seconds(fns[part], repeat)
+            for part in part_names([option])}
 
 
-#: Parts whose work is the gradient's size N (the same at every density):
-#: timed at the real sizes only, proportional to N.
-N_PARTS = ("check_finite", "encode", "dense_apply")
+def part_names(options) -> list:
+    """The compute parts timed for ``options``, in order (the shared ones
+    once per exchange)."""
+    names = []
+    for option in options:
+        if option.exchange == "dense":
+            names.append("dense_apply")
+            continue
+        key = f"{option.exchange}/{option.wire}"
+        names += [f"message/{key}", f"host_step/{key}",
+                  f"encode/{option.exchange}", "check_finite", "apply"]
+    return list(dict.fromkeys(names))
+
+
+def with_shared_parts(options) -> list:
+    """``options``, plus the all-gather with the first sparse option's
+    codec when none is there (its probe times check_finite and apply)."""
+    options = list(options)
+    sparse = [o for o in options if o.exchange != "dense"]
+    if sparse and not any(o.exchange == "allgather" for o in sparse):
+        options.append(policy.Option("allgather", sparse[0].wire))
+    return options
+
+
+def measurements(options) -> list:
+    """``[(part, scale), ...]``: what :func:`time_parts` measures, in
+    order; ``scale`` ``"real"`` for every part, ``"tiny"`` (the fixed cost
+    per call) for those whose work depends on K."""
+    names = part_names(options)
+    return ([(p, "tiny") for p in names if p.split("/")[0] not in N_PARTS]
+            + [(p, "real") for p in names])
 
 
 def time_parts(config, shapes, m: int, options, sgd: bool = True,
-               repeat: int = 3, barrier=lambda: None) -> dict:
-    """``{part: [(work, seconds), ...]}``: every part of ``options`` timed
-    at ``shapes``, and those whose work depends on K also at their tiny
-    copy (the fixed cost per call), with its work units. Each time is net
-    of one ``tf.function`` call and read back (:func:`dispatch_seconds`):
-    in the step the parts are one graph. ``barrier()`` runs before each
-    part, so that every worker times the same part at the same time (the
-    cores shared as in a step)."""
-    measured = {}
+               repeat: int = 3) -> dict:
+    """``{(part, scale): (work, seconds)}`` for each of
+    :func:`measurements`: every part of ``options`` built at the tiny copy
+    or the real ``shapes`` and timed, with its work units. Each time is
+    net of one ``tf.function`` call and read back
+    (:func:`dispatch_seconds`): in the step the parts are one graph."""
+    out = {}
     dispatch = dispatch_seconds(repeat)
+    wanted = measurements(options)
     for scale, sizes in (("tiny", tiny(shapes)), ("real", list(shapes))):
         n = sum(math.prod(s) for s in sizes)
         k = sum(policy.allocate([math.prod(s) for s in sizes],
                                 config.density, config.k, m))
-        seen = set()
-        fns = {}
-        for option in options:
+        fns, seen = {}, set()
+        for option in with_shared_parts(options):
             if option.exchange == "dense":
                 fns["dense_apply"] = dense_apply(sizes)
                 continue
@@ -198,13 +231,20 @@ def time_parts(config, shapes, m: int, options, sgd: bool = True,
                                      option.exchange not in seen))
             seen.add(option.exchange)
         for part, fn in fns.items():
-            if scale == "tiny" and part.split("/")[0] in N_PARTS:
-                continue
-            work = policy.work_units(part, n, k, m)
-            barrier()
-            measured.setdefault(part, []).append(
-                (work, max(0.0, median_seconds(fn, repeat) - dispatch)))
-    return measured
+            if (part, scale) in wanted:
+                out[part, scale] = (policy.work_units(part, n, k, m), max(
+                    0.0, median_seconds(fn, repeat) - dispatch))
+    return out
+
+
+def work_of(config, shapes, m: int, part: str, scale: str) -> float:
+    """The work units of ``part`` at ``scale`` (what :func:`time_parts`
+    records, without timing anything)."""
+    sizes = tiny(shapes) if scale == "tiny" else list(shapes)
+    n = sum(math.prod(s) for s in sizes)
+    k = sum(policy.allocate([math.prod(s) for s in sizes], config.density,
+                            config.k, m))
+    return policy.work_units(part, n, k, m)
 
 
 def dispatch_seconds(repeat: int = 3) -> float:
@@ -213,9 +253,9 @@ def dispatch_seconds(repeat: int = 3) -> float:
     return median_seconds(tf.function(lambda: tf.constant(0)), repeat)
 
 
-def forward_backward(strategy, model, batch, repeat: int = 3) -> float:
-    """Median seconds of forward+backward of ``model`` on ``batch`` (``x``
-    or ``(x, y)``, one replica's batch) in ``strategy.run`` on every
+def forward_backward(strategy, model, batch):
+    """A callable running forward+backward of ``model`` on ``batch``
+    (``x`` or ``(x, y)``, one replica's batch) in ``strategy.run`` on every
     local replica: the compiled loss when the model has one, else the
     mean square of its output."""
     x, y = (batch if isinstance(batch, (tuple, list)) else (batch, None))
@@ -234,4 +274,4 @@ def forward_backward(strategy, model, batch, repeat: int = 3) -> float:
         return strategy.experimental_local_results(
             strategy.run(replica, args=(x, y)))
 
-    return median_seconds(run, repeat)
+    return run
