@@ -163,16 +163,28 @@ def time_option(config, shapes, m: int, option, sgd: bool = True,
     """``{part: median seconds}`` of one option's compute parts at
     ``shapes`` (every part, the shared ones included): the time breakdown
     of one step without its collectives."""
+    fns = _all_parts(config, [option], shapes, m, sgd)
+    return {part: median_seconds(fns[part], repeat)
+            for part in part_names([option])}
+
+
+def _all_parts(config, options, shapes, m, sgd) -> dict:
+    """``{part: callable}`` of every option at ``shapes`` (the shared
+    parts once)."""
     fns, seen = {}, set()
-    for o in with_shared_parts([option]):
+    for o in with_shared_parts(options):
         if o.exchange == "dense":
             fns["dense_apply"] = dense_apply(shapes)
             continue
         fns.update(_option_parts(config, o, shapes, m, sgd,
                                  o.exchange not in seen))
         seen.add(o.exchange)
-    return {part: median_seconds(fns[part], repeat)
-            for part in part_names([option])}
+    return fns
+
+
+#: Parts whose work is the gradient's size N (the same at every density):
+#: timed at the real sizes only, proportional to N.
+N_PARTS = ("check_finite", "encode", "dense_apply")
 
 
 def part_names(options) -> list:
@@ -222,15 +234,7 @@ def time_parts(config, shapes, m: int, options, sgd: bool = True,
         n = sum(math.prod(s) for s in sizes)
         k = sum(policy.allocate([math.prod(s) for s in sizes],
                                 config.density, config.k, m))
-        fns, seen = {}, set()
-        for option in with_shared_parts(options):
-            if option.exchange == "dense":
-                fns["dense_apply"] = dense_apply(sizes)
-                continue
-            fns.update(_option_parts(config, option, sizes, m, sgd,
-                                     option.exchange not in seen))
-            seen.add(option.exchange)
-        for part, fn in fns.items():
+        for part, fn in _all_parts(config, options, sizes, m, sgd).items():
             if (part, scale) in wanted:
                 out[part, scale] = (policy.work_units(part, n, k, m), max(
                     0.0, median_seconds(fn, repeat) - dispatch))
