@@ -106,7 +106,7 @@ def calibrate(strategy, model=None, batch=None, path=None, *,
     with_model = model is not None and batch is not None
     reference = (compute.forward_backward(strategy, model, batch)
                  if with_model else sharing.matmul_reference())
-    slowdown, together = job.slowdown(reference, repeat)
+    slowdown, together = job.slowdown(reference, max(repeat, 5))
     stages.append(lap())
     wanted = compute.measurements(options)
     measured = (compute.time_parts(config, shapes, m, options, sgd, repeat)

@@ -22,7 +22,7 @@ import zlib
 
 import tensorflow as tf
 
-from ..timing import median_seconds
+from ..timing import median_seconds, run_to_completion
 
 
 def _replica_results(strategy, fn):
@@ -76,13 +76,16 @@ class Job:
             rows[0][-1]]
 
     def slowdown(self, reference, repeat: int = 3) -> tuple:
-        """``(slowdown, seconds together)``: ``reference()`` timed by every
+        """``(slowdown, seconds together)``: ``reference()`` (traced and
+        warmed first, so that every worker starts at once) timed by every
         worker at once, then by the timers alone (the others wait);
         ``together / alone`` on a timer, 1 elsewhere (at least 1)."""
+        run_to_completion(reference)
         self.barrier()
-        together = median_seconds(reference, repeat)
+        together = median_seconds(reference, repeat, warmup=0)
         self.barrier()
-        alone = median_seconds(reference, repeat) if self.timer else None
+        alone = (median_seconds(reference, repeat, warmup=0) if self.timer
+                 else None)
         self.barrier()
         if alone is None or self.on_host <= 1:
             return 1.0, together
