@@ -159,3 +159,11 @@ def test_calibrate_command_on_one_host(tmp_path):
         capture_output=True, text=True, cwd=ROOT, timeout=120)
     assert plan.returncode == 0, plan.stderr[-3000:]
     assert f"profile taken {profile.taken}" in plan.stdout
+
+
+def test_default_options_leave_packed_signs_out_at_low_density():
+    from tf_sparsesign.calibration import default_options
+
+    assert "allgather/packed" not in default_options(1_000_000, 10_000)
+    assert "allgather/packed" in default_options(1_000_000, 30_000)
+    assert default_options(1_000_000, 10_000)[0] == "dense"

@@ -34,10 +34,21 @@ from ..config import SparseSignConfig
 from . import collectives as collectives_lib
 from . import compute, sharing
 
-#: What is timed by default: the exchanges that give the same update as
-#: one another (with each codec), and the dense baseline.
+#: What is timed by default: the dense baseline and the exchanges that give
+#: the same update as one another, with each codec (packed signs only where
+#: they are at most twice the int32 codes' size: see :func:`default_options`).
 DEFAULT_OPTIONS = ("dense", "allgather/int32", "allgather/rice",
                    "allgather/packed", "sharded/int32", "sharded/rice")
+
+
+def default_options(n: int, k: int) -> list:
+    """:data:`DEFAULT_OPTIONS` for N elements and K entries per step,
+    without packed signs where their message (N/20 words) is more than
+    twice the int32 codes' (K words): below about 2.5% density they never
+    win, and timing them costs the calibration a second."""
+    packed_ok = policy.packed_sign_words(n) <= 2 * k
+    return [o for o in DEFAULT_OPTIONS
+            if o != "allgather/packed" or packed_ok]
 #: The calibration's stages, whose seconds the profile keeps.
 STAGES = ("collectives", "slowdown", "compute")
 #: Tensor sizes the parts are timed at when no model is given.
@@ -80,7 +91,7 @@ def calibrate(strategy, model=None, batch=None, path=None, *,
       path: where to save the profile (None: not saved).
       config: the settings (density, vote, ...) the parts are built with
         (default: the strategy's, else ``SparseSignConfig()``).
-      options: option names to time (default :data:`DEFAULT_OPTIONS`).
+      options: option names to time (default :func:`default_options`).
       sizes: tensor element counts when no model is given (default one
         1024 x 1024 tensor).
       sgd: time plain SGD's sparse apply (True) or the gradients handed to
@@ -92,8 +103,12 @@ def calibrate(strategy, model=None, batch=None, path=None, *,
         config = getattr(strategy, "sparse_sign_config", None) or \
             SparseSignConfig()
     m = strategy.num_replicas_in_sync
-    options = [policy.Option.parse(o) for o in (options or DEFAULT_OPTIONS)]
     shapes = _shapes(model, sizes)
+    n = sum(math.prod(s) for s in shapes)
+    k = sum(policy.allocate([math.prod(s) for s in shapes], config.density,
+                            config.k, m))
+    options = [policy.Option.parse(o)
+               for o in (options or default_options(n, k))]
     job = sharing.Job(strategy)
     clock = [time.perf_counter()]
 
@@ -144,8 +159,7 @@ def calibrate(strategy, model=None, batch=None, path=None, *,
                      for kind, pts in points.items()},
         compute=parts, forward_backward=None if fb < 0 else fb,
         sizes=tuple(sizes_done),
-        total_k=sum(policy.allocate(sizes_done, config.density, config.k,
-                                    m)),
+        total_k=k,
         seconds=took, points=points, stages=stages,
         sharing=f"{job.on_host} worker process(es) on the timing host, "
                 f"{len(strategy.extended.worker_devices)} replica(s) each; "
