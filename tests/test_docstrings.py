@@ -11,7 +11,10 @@ MODULES = ["tf_sparsesign.experiments.adversary",
            "tf_sparsesign.experiments.runs",
            "tf_sparsesign.experiments.models",
            "tf_sparsesign.experiments.methods",
-           "tf_sparsesign.config"]
+           "tf_sparsesign.config",
+           "tf_sparsesign.policy.profile",
+           "tf_sparsesign.policy.ranking",
+           "tf_sparsesign.experiments.plan_times"]
 
 
 @pytest.mark.parametrize("name", MODULES)

@@ -18,6 +18,8 @@ Entry points:
   error-feedback memory.
 * :func:`communication_stats` — the same counters as a dict.
 * :func:`trial` — an A/B trial on your own model: does it pay off?
+* :func:`calibrate` — time this cluster's collectives and this host's
+  compute once; the profile lets ``plan`` and ``auto`` predict step times.
 """
 
 from . import _program, policy
@@ -27,7 +29,8 @@ __all__ = ["__version__", "ops", "policy", "sparse_sign_encode",
            "majority_vote", "SparseSignStrategy",
            "MultiWorkerSparseSignStrategy", "SparseSignOptimizer",
            "SparseSignConfig", "VOTE_MODES", "CommunicationLogger",
-           "BackupAndRestore", "communication_stats", "trial"]
+           "BackupAndRestore", "communication_stats", "trial",
+           "calibrate"]
 
 # Importing tf_sparsesign imports the Keras integration, which registers
 # SparseSignOptimizer with Keras: `import tf_sparsesign` then
@@ -40,8 +43,8 @@ if not _program.light_command():
     from ._api import (BackupAndRestore, CommunicationLogger,
                        MultiWorkerSparseSignStrategy, SparseSignConfig,
                        SparseSignOptimizer, SparseSignStrategy,
-                       VOTE_MODES, communication_stats, majority_vote, ops,
-                       sparse_sign_encode, trial)
+                       VOTE_MODES, calibrate, communication_stats,
+                       majority_vote, ops, sparse_sign_encode, trial)
 else:
     def __getattr__(name):
         if name in __all__:

@@ -3,7 +3,7 @@
 Subcommands:
   build   compile the op library against the installed TensorFlow now
   info    show versions and whether the compiled ops are in use
-  plan, sweep, report
+  plan, calibrate, sweep, report, attack
           the experiment commands (:mod:`tf_sparsesign.experiments.cli`);
           ``plan`` is arithmetic and imports no TensorFlow (see
           :mod:`tf_sparsesign._program`)

@@ -5,6 +5,7 @@ registers :class:`~tf_sparsesign.SparseSignOptimizer` with Keras (so
 
 from . import ops
 from .accounting import communication_stats
+from .calibration import calibrate
 from .config import VOTE_MODES, SparseSignConfig
 from .integration.callbacks import BackupAndRestore, CommunicationLogger
 from .integration.optimizer import SparseSignOptimizer
@@ -17,4 +18,5 @@ __all__ = ["ops", "sparse_sign_encode", "majority_vote",
            "SparseSignStrategy", "MultiWorkerSparseSignStrategy",
            "SparseSignOptimizer", "SparseSignConfig", "VOTE_MODES",
            "CommunicationLogger",
-           "BackupAndRestore", "communication_stats", "trial"]
+           "BackupAndRestore", "communication_stats", "trial",
+           "calibrate"]

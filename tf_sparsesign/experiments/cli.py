@@ -1,7 +1,9 @@
-"""The experiment commands of ``tf-sparsesign``: ``plan``, ``sweep``,
-``report``, ``attack``.
+"""The experiment commands of ``tf-sparsesign``: ``plan``, ``calibrate``,
+``sweep``, ``report``, ``attack``.
 
-  plan    bits, bytes and communication time per step of each method
+  plan    bits, bytes and predicted step time of each method
+  calibrate  time this job's collectives and compute (every worker): a
+          profile for ``plan --profile`` and ``auto``
   sweep   train one model with several methods; CSV, plots and a report
   report  redraw the plots and report of a sweep folder from its CSV
   attack  accuracy with 0..F hostile workers per vote rule and attack
@@ -9,6 +11,8 @@
 Examples::
 
   tf-sparsesign plan --params 25.6M --workers 8 --bandwidth 10Gbit/s
+  tf-sparsesign calibrate --mlp 784,4096,2048,10 --out profile.json
+  tf-sparsesign plan --params 11.6M --workers 4 --profile profile.json
   tf-sparsesign sweep --data digits --workers 4 --steps 200 --out out/
   tf-sparsesign attack --votes plain,fd --attacks signflip,lie --out out/
 
@@ -20,7 +24,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from . import arguments, attack_cli, trial_cli
+from . import arguments, attack_cli, calibrate_cli, trial_cli
 
 
 def _count(text: str) -> int:
@@ -39,7 +43,7 @@ def _count(text: str) -> int:
 
 
 def _plan(args: argparse.Namespace) -> int:
-    from . import planning
+    from . import plan_times, planning
 
     try:
         bandwidth = planning.parse_bandwidth(args.bandwidth)
@@ -56,8 +60,17 @@ def _plan(args: argparse.Namespace) -> int:
         print(f"plan: {exc}", file=sys.stderr)
         return 2
     n = sum(args.sizes) if args.sizes else args.params
+    try:
+        profile = (plan_times.load_checked(args.profile, args.workers)
+                   if args.profile else None)
+    except (OSError, ValueError) as exc:
+        print(f"plan: --profile {args.profile}: {exc}", file=sys.stderr)
+        return 2
     print(planning.format_plan(rows, n, args.workers, bandwidth,
                                compute, args.steps_per_epoch))
+    print(plan_times.format_times(n, args.sizes or [n], args.workers,
+                                  densities, profile, bandwidth,
+                                  compute or None))
     return 0
 
 
@@ -172,8 +185,8 @@ def _sweep_flags(p: argparse.ArgumentParser) -> None:
 
 
 def add_commands(sub) -> None:
-    """Adds ``plan``, ``sweep``, ``report`` and ``attack`` to an argparse
-    subparsers."""
+    """Adds ``plan``, ``calibrate``, ``sweep``, ``report`` and ``attack``
+    to an argparse subparsers."""
     p = sub.add_parser("plan", help="bits, bytes and projected "
                        "communication time per step of each method")
     p.add_argument("--params", type=_count, default=None,
@@ -190,7 +203,11 @@ def add_commands(sub) -> None:
     p.add_argument("--steps-per-epoch", type=int, default=None)
     p.add_argument("--densities", default="0.01,0.001,auto",
                    help="S3GD-MV densities to show (auto allowed)")
+    p.add_argument("--profile", default=None, help="a calibration profile"
+                   " (`tf-sparsesign calibrate`): predicted step times "
+                   "from this cluster's measured collectives and compute")
     p.set_defaults(func=_plan)
+    calibrate_cli.add_command(sub, _count)
     p = sub.add_parser("sweep", help="train with several methods; CSV, "
                        "PNG plots and report.md in --out")
     _sweep_flags(p)

@@ -41,3 +41,8 @@ from .exchange import (BYTE_MODELS, DEFAULT_SHARD_CAPACITY,  # noqa
                        exchange_bytes, expected_shard_votes,
                        sharded_message_words, sharded_wire, shard_size,
                        ternary_words)
+from .profile import (Fit, Part, Profile, ProfileMismatch,  # noqa
+                      fit_collective, fit_part, load_profile)
+from .ranking import MODEL_ERROR, Ranking, rank  # noqa
+from .timing import (OPTIONS, Link, Option, Prediction, Workload,  # noqa
+                     collectives_of, predict, work_units)
