@@ -20,7 +20,8 @@ import keras
 import tf_sparsesign
 from tf_sparsesign import __main__ as cli
 from tf_sparsesign import _program, policy
-from tf_sparsesign.experiments import datasets, methods, planning, runs
+from tf_sparsesign.experiments import (datasets, methods, optimizers,
+                                      planning, runs)
 from tf_sparsesign.policy import dense_ring_bytes
 
 
@@ -387,7 +388,7 @@ def test_old_sweep_csv_is_upgraded_with_model_and_options(tmp_path):
         w.writeheader()
         w.writerow(row)
     key = runs.row_key(row)
-    assert key[-2:] == ("mlp", "")
+    assert key[-4:] == ("mlp", "", "sgd", "0")
     sweep.append_rows(str(path), [{**row, "model": "cnn",
                                    "options": "momentum=0.9"}])
     rows = sweep.read_rows(str(path))
@@ -419,13 +420,13 @@ def test_lr_schedule_option_decays_the_rate_over_the_run(digits):
     s = runs.Setting("digits", "iid", 2, 2, 8, 8, 4,
                      methods.Method("s3gd", 0.05), 0.01, 0, "mlp",
                      "lr_schedule=cosine")
-    rate = runs._learning_rate(s, "cosine")
+    rate = optimizers.learning_rate(s.lr, s.steps, "cosine")
     assert [float(rate(i)) for i in (0, 2, 4)] == pytest.approx(
         [0.01, 0.005, 0.0])
-    assert runs._learning_rate(s, "constant") == 0.01
+    assert optimizers.learning_rate(s.lr, s.steps, "constant") == 0.01
     with pytest.raises(ValueError, match=r"lr_schedule must be one of "
                        r"\('constant', 'cosine'\), got 'step'"):
-        runs._learning_rate(s, "step")
+        optimizers.learning_rate(s.lr, s.steps, "step")
     devices = runs.ensure_devices(2)
     cosine, _ = runs.train(digits, s, devices, eval_every=4)
     constant, _ = runs.train(digits, dataclasses.replace(s, options=""),

@@ -25,12 +25,10 @@ def ints(text: str) -> tuple:
 
 
 def options(text: str) -> str:
-    """``--options`` text in its canonical form (:func:`.runs.format_options`),
+    """``--options`` text in its canonical form (:func:`format_options`),
     or exit with what was wrong."""
-    from . import runs
-
     try:
-        return runs.format_options(runs.parse_options(text))
+        return format_options(parse_options(text))
     except ValueError as exc:
         raise SystemExit(f"--options: {exc}")
 
@@ -38,3 +36,40 @@ def options(text: str) -> str:
 def names(text: str) -> tuple:
     """``"a, b,"`` -> ``("a", "b")``."""
     return tuple(v.strip() for v in text.split(",") if v.strip())
+
+
+def parse_options(text: str) -> dict:
+    """``"vote=fd;momentum=0.9"`` -> ``{"vote": "fd", "momentum": 0.9}``
+    (numbers and True/False become Python values).
+
+    >>> parse_options("momentum=0.9;vote=fd;error_feedback=False")
+    {'momentum': 0.9, 'vote': 'fd', 'error_feedback': False}
+    """
+    out = {}
+    for part in filter(None, (p.strip() for p in str(text).split(";"))):
+        name, sep, value = part.partition("=")
+        if not sep or not name.strip():
+            raise ValueError(f"options must be name=value pairs joined by "
+                             f"';', got {text!r}")
+        out[name.strip()] = _value(value.strip())
+    return out
+
+
+def format_options(options: dict) -> str:
+    """The canonical text of ``options`` (sorted by name), as in the CSV.
+
+    >>> format_options({"vote": "fd", "momentum": 0.9})
+    'momentum=0.9;vote=fd'
+    """
+    return ";".join(f"{k}={options[k]}" for k in sorted(options))
+
+
+def _value(text: str):
+    if text in ("True", "False"):
+        return text == "True"
+    for kind in (int, float):
+        try:
+            return kind(text)
+        except ValueError:
+            pass
+    return text

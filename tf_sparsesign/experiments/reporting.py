@@ -23,12 +23,30 @@ from collections import defaultdict
 
 import numpy as np
 
-from .runs import DEFAULTS
+from . import sweep_goals
+from .sweep_goals import bits_per_coord, find
+from .runs import DEFAULTS, column, score
 
 
 def _group(row) -> tuple:
     return (row["split"], row["method"], float(row["density"]),
-            row["error_feedback"] == "True")
+            row["error_feedback"] == "True", column(row, "optimizer"))
+
+
+def _stats(name: str, values) -> dict:
+    """``{name_mean, name_std (sample), name_min, name_max}``."""
+    v = np.asarray(values, float)
+    return {f"{name}_mean": float(v.mean()),
+            f"{name}_std": float(v.std(ddof=1)) if len(v) > 1 else 0.0,
+            f"{name}_min": float(v.min()), f"{name}_max": float(v.max())}
+
+
+def _curve(name: str, values: dict, xs) -> dict:
+    """Mean, min and max over seeds at each step ``xs``: the curves
+    ``name``, ``name_lo``, ``name_hi``."""
+    return {name: [float(np.mean(values[x])) for x in xs],
+            f"{name}_lo": [min(values[x]) for x in xs],
+            f"{name}_hi": [max(values[x]) for x in xs]}
 
 
 def _final(rows):
@@ -44,14 +62,17 @@ def select(cfg, rows: list[dict]) -> list[dict]:
             "model": cfg.model, "options": cfg.options}
     return [r for r in rows if all((r.get(k) or DEFAULTS.get(k, "")) == v
                                    for k, v in want.items())
-            and r["split"] in cfg.splits]
+            and r["split"] in cfg.splits
+            and float(column(r, "weight_decay")) == cfg.weight_decay]
 
 
 def summarize(rows: list[dict], first_seed: int | None = None) -> list[dict]:
-    """One dict per (split, method, density, error_feedback) at its chosen
-    learning rate: label, lr, seeds, acc_mean/std/min/max, bits per step
-    (wire and message), and the curves ``steps``, ``acc``, ``acc_lo``,
-    ``acc_hi``, ``bits``."""
+    """One dict per (split, method, density, error_feedback, optimizer) at
+    its chosen learning rate (the best final :func:`.runs.score` on the
+    first seed: accuracy, or bits per byte for text): label, lr, seeds,
+    acc_mean/std/min/max, bits per step (wire and message), and the curves
+    ``steps``, ``acc``, ``acc_lo``, ``acc_hi``, ``bits``; text runs add
+    ``bpb_mean/std/min/max`` and the curve ``bpb`` (mean over seeds)."""
     finals = _final(rows)
     groups = defaultdict(list)
     for r in finals:
@@ -61,59 +82,60 @@ def summarize(rows: list[dict], first_seed: int | None = None) -> list[dict]:
         seeds = sorted({int(r["seed"]) for r in fr})
         s0 = seeds[0] if first_seed is None else first_seed
         cands = [r for r in fr if int(r["seed"]) == s0] or fr
-        best = max(cands, key=lambda r: (float(r["test_accuracy"]),
-                                         -float(r["lr"])))
+        best = max(cands, key=lambda r: (score(r), -float(r["lr"])))
         lr = best["lr"]
         chosen = [r for r in fr if r["lr"] == lr]
-        accs = np.array([float(r["test_accuracy"]) for r in chosen])
         steps = int(best["steps_total"])
-        curve = defaultdict(list)
-        bits = {}
+        curve, bpb, bits = defaultdict(list), defaultdict(list), {}
         for r in rows:
             if _group(r) == key and r["lr"] == lr:
                 curve[int(r["step"])].append(float(r["test_accuracy"]))
+                if column(r, "test_bits_per_byte"):
+                    bpb[int(r["step"])].append(float(r["test_bits_per_byte"]))
                 bits[int(r["step"])] = float(r["bits_sent_per_worker"])
         xs = sorted(curve)
+        text = {} if not bpb else {
+            **_stats("bpb", [r["test_bits_per_byte"] for r in chosen]),
+            **_curve("bpb", bpb, xs)}
         out.append({
             "split": key[0], "method": key[1], "density": key[2],
-            "error_feedback": key[3], "label": best["label"],
+            "error_feedback": key[3], "optimizer": key[4],
+            "label": best["label"],
             "lr": float(lr), "lrs_tried": sorted({float(r["lr"]) for r in
                                                   fr}),
             "seeds": sorted(int(r["seed"]) for r in chosen),
-            "acc_mean": float(accs.mean()),
-            "acc_std": float(accs.std(ddof=1)) if len(accs) > 1 else 0.0,
-            "acc_min": float(accs.min()), "acc_max": float(accs.max()),
+            **_stats("acc", [r["test_accuracy"] for r in chosen]), **text,
             "wire_bits_per_step": float(best["bits_sent_per_worker"]) / steps,
             "message_bits_per_step":
                 float(best["message_bits_per_worker"]) / steps,
             "params": int(best["params"]), "workers": int(best["workers"]),
-            "steps": xs, "acc": [float(np.mean(curve[x])) for x in xs],
-            "acc_lo": [min(curve[x]) for x in xs],
-            "acc_hi": [max(curve[x]) for x in xs],
+            "steps": xs, **_curve("acc", curve, xs),
             "bits": [bits[x] for x in xs],
         })
     order = {"dense": 0, "signsgd_mv": 1, "s3gd_mv": 2, "topk_values": 3,
              "random_k": 4}
     out.sort(key=lambda s: (s["split"], order.get(s["method"], 9),
-                            not s["error_feedback"], s["density"]))
+                            not s["error_feedback"], s["density"],
+                            s["optimizer"]))
     return out
 
 
-def _find(summary, split, method, density=None, ef=None):
-    for s in summary:
-        if (s["split"] == split and s["method"] == method and
-                (density is None or math.isclose(s["density"], density)) and
-                (ef is None or s["error_feedback"] == ef)):
-            return s
-    return None
-
-
-def _plots(summary, splits, out):
+def _pyplot():
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    return plt
+
+
+def curve_plots(summary, splits, out, key="acc", ylabel="test accuracy",
+                stem="accuracy") -> dict:
+    """``<stem>_vs_step.png`` and ``<stem>_vs_bits.png``: the summary's
+    curve ``key`` (mean over seeds, band = min..max) against the step and
+    the cumulative bits sent per worker; returns ``{"step": file, "bits":
+    file}``."""
+    plt = _pyplot()
     files = {}
     for kind in ("step", "bits"):
         fig, axes = plt.subplots(1, len(splits), figsize=(6.5 * len(splits),
@@ -125,25 +147,31 @@ def _plots(summary, splits, out):
                 keep = x > 0 if kind == "bits" else np.ones_like(x, bool)
                 style = "--" if not s["error_feedback"] and s[
                     "method"] == "s3gd_mv" else "-"
-                line, = ax.plot(x[keep], np.array(s["acc"])[keep], style,
+                line, = ax.plot(x[keep], np.array(s[key])[keep], style,
                                 label=f"{s['label']} (lr {s['lr']:g})")
-                ax.fill_between(x[keep], np.array(s["acc_lo"])[keep],
-                                np.array(s["acc_hi"])[keep],
+                ax.fill_between(x[keep], np.array(s[f"{key}_lo"])[keep],
+                                np.array(s[f"{key}_hi"])[keep],
                                 color=line.get_color(), alpha=0.15)
             if kind == "bits":
                 ax.set_xscale("log")
                 ax.set_xlabel("cumulative bits sent per worker")
             else:
                 ax.set_xlabel("step")
-            ax.set_ylabel("test accuracy")
+            ax.set_ylabel(ylabel)
             ax.set_title(split)
             ax.grid(alpha=0.3)
             ax.legend(fontsize=7)
         fig.tight_layout()
-        name = f"accuracy_vs_{kind}.png"
+        name = f"{stem}_vs_{kind}.png"
         fig.savefig(os.path.join(out, name), dpi=110)
         plt.close(fig)
         files[kind] = name
+    return files
+
+
+def _plots(summary, splits, out):
+    files = curve_plots(summary, splits, out)
+    plt = _pyplot()
     fig, axes = plt.subplots(2, len(splits), figsize=(6 * len(splits), 7),
                              squeeze=False, sharex=True)
     for col, split in enumerate(splits):
@@ -162,14 +190,14 @@ def _plots(summary, splits, out):
             bit_ax.plot(d, [p[1]["wire_bits_per_step"] for p in pts], style,
                         label="S3GD-MV " + ("EF" if ef else "no EF"))
         for method, color in (("dense", "k"), ("signsgd_mv", "tab:red")):
-            ref = _find(summary, split, method)
+            ref = find(summary, split, method)
             if ref is None:
                 continue
             acc_ax.axhline(ref["acc_mean"], color=color, ls=":",
                            label=ref["label"])
             bit_ax.axhline(ref["wire_bits_per_step"], color=color, ls=":",
                            label=ref["label"] + (
-                               f" ({_bits_per_coord(ref):.2g} bits/coord)"
+                               f" ({bits_per_coord(ref):.2g} bits/coord)"
                                if method != "dense" else ""))
             if method == "signsgd_mv":
                 bit_ax.axhline((ref["workers"] - 1) * ref["params"],
@@ -192,14 +220,9 @@ def _plots(summary, splits, out):
     return files
 
 
-def _bits_per_coord(s) -> float:
-    """Uplink message bits per coordinate (1.6 for packed signSGD-MV)."""
-    return s["message_bits_per_step"] / s["params"]
-
-
 def _table(summary, split):
-    dense = _find(summary, split, "dense")
-    sign = _find(summary, split, "signsgd_mv")
+    dense = find(summary, split, "dense")
+    sign = find(summary, split, "signsgd_mv")
     lines = ["| method | lr (grid) | final test acc, mean ± std (min..max)"
              " | seeds | wire bits/worker/step | uplink bits/step | × fewer "
              "than dense (wire) | vs signSGD-MV here | vs signSGD-MV 1-bit"
@@ -224,45 +247,6 @@ def _table(summary, split):
     return lines
 
 
-def goals(summary) -> list[str]:
-    """The issue's three goals, checked on the summary (lines of text)."""
-    out = []
-    d, e = _find(summary, "iid", "dense"), _find(summary, "iid", "s3gd_mv",
-                                                  0.01, True)
-    if d and e:
-        delta = 100 * (e["acc_mean"] - d["acc_mean"])
-        wire = d["wire_bits_per_step"] / e["wire_bits_per_step"]
-        up = d["message_bits_per_step"] / e["message_bits_per_step"]
-
-        def verdict(ok):
-            return "**met**" if ok else "**missed**"
-        out.append(
-            f"- IID, S3GD-MV 1% EF vs dense SGD: accuracy {delta:+.2f} "
-            f"points (goal ≥ −1.0: {verdict(delta >= -1.0)}); {wire:.1f}× "
-            "fewer wire bits per worker, ring all-gather vs ring all-reduce "
-            f"(goal ≥ 30×: {verdict(wire >= 30)}); {up:.1f}× fewer uplink "
-            f"message bits, 32·(1+K) vs 32·N ({verdict(up >= 30)}).")
-    for split in ("iid", "noniid"):
-        sign = _find(summary, split, "signsgd_mv")
-        if not sign:
-            continue
-        one_bit = (sign["workers"] - 1) * sign["params"]
-        for s in summary:
-            if s["split"] != split or s["method"] != "s3gd_mv":
-                continue
-            w = s["wire_bits_per_step"]
-            ok = s["acc_mean"] >= sign["acc_mean"] and w <= one_bit / 3
-            out.append(
-                f"- {split}, {s['label']} vs signSGD-MV: "
-                f"{100 * (s['acc_mean'] - sign['acc_mean']):+.2f} points, "
-                f"bits {w / one_bit:.3f}× of 1-bit signSGD-MV "
-                f"({w / sign['wire_bits_per_step']:.4f}× of its "
-                f"{_bits_per_coord(sign):.2g}-bit messages here): "
-                f"**{'met' if ok else 'missed'}** (goal: "
-                "accuracy ≥ signSGD-MV with ≤ 1/3 of its bits).")
-    return out
-
-
 def _model_text(cfg) -> str:
     text = (f"MLP with {cfg.hidden} hidden units" if cfg.model == "mlp"
             else f"model `{cfg.model}`")
@@ -271,7 +255,7 @@ def _model_text(cfg) -> str:
 
 def write_report(cfg, rows: list[dict]) -> str:
     """Writes the PNGs and ``report.md`` into ``cfg.out``; returns the
-    report's path."""
+    report's path (a text sweep has its own, :mod:`.lm_report`)."""
     rows = select(cfg, rows)
     if not rows:
         raise ValueError(f"no CSV rows match the sweep's settings in "
@@ -299,12 +283,17 @@ def write_report(cfg, rows: list[dict]) -> str:
         "1-bit signSGD-MV, (M-1)·N bits.", ""]
     for split in splits:
         lines += [f"## {split}", ""] + _table(summary, split) + [""]
-    lines += ["## Goals", ""] + goals(summary) + [""]
+    lines += ["## Goals", ""] + sweep_goals.goals(summary) + [""]
     lines += ["## Plots", "",
               f"![accuracy vs step]({files['step']})", "",
               f"![accuracy vs bits]({files['bits']})", "",
               f"![K sensitivity]({files['k']})", ""]
-    path = os.path.join(cfg.out, "report.md")
+    return save(cfg.out, lines)
+
+
+def save(out: str, lines: list[str]) -> str:
+    """Writes ``lines`` to ``<out>/report.md``; returns its path."""
+    path = os.path.join(out, "report.md")
     with open(path, "w") as f:
         f.write("\n".join(lines))
     return path

@@ -2,12 +2,14 @@
 
 Every run goes through the library's real code path: a
 :class:`~tf_sparsesign.SparseSignStrategy` over ``M`` logical CPU devices
-(one replica per worker), a plain ``keras.optimizers.SGD(lr)`` built under
+(one replica per worker), the method's optimizer (:mod:`.optimizers`,
+``keras.optimizers.SGD(lr)`` unless the method names another) built under
 its scope (so it votes), and a custom training loop: each step is one
 ``strategy.run`` in which replica ``r`` gathers *worker r's own* batch
-(``replica_id_in_sync_group`` indexes a ``[M, batch]`` array of training-set
-indices drawn from worker r's shard, see :mod:`tf_sparsesign.datasets`),
-computes its gradient of ``mean cross-entropy / M`` and calls
+(``replica_id_in_sync_group`` indexes a ``[M, batch]`` array of indices
+from the task, :mod:`.tasks`: training-set indices drawn from worker r's
+shard, or window starts in a text), computes its gradient of ``mean
+cross-entropy / M`` and calls
 ``optimizer.apply_gradients`` (dense: the SUM all-reduce gives the mean
 gradient, as in ``model.fit``). ``eval_every`` steps run inside one
 ``tf.function`` (a ``tf.range`` loop); the communication counters are read
@@ -22,12 +24,19 @@ CSV columns (one row per evaluation point, :data:`COLUMNS`):
   steps_total`` — the setting (``params`` = trainable coordinates N);
 * ``model`` (:data:`.models.MODELS`; ``hidden`` only matters for the MLP),
   ``options`` — extra settings of the run, ``name=value`` pairs joined by
-  ``;`` (:func:`format_options`): strategy settings such as ``vote=fd``,
-  and ``momentum=`` of the SGD optimizer; empty for the plain methods.
-  CSVs written before these two columns existed read as ``mlp`` / empty;
+  ``;`` (:func:`.arguments.format_options`): strategy settings such as
+  ``vote=fd``, ``momentum=`` / ``lr_schedule=`` of the optimizer
+  (:data:`.optimizers.OPTIMIZER_OPTIONS`) and the task's own
+  (:data:`.tasks.TEXT_OPTIONS`); empty for the plain methods;
+* ``optimizer`` (:data:`.optimizers.OPTIMIZERS`), ``weight_decay``;
+* ``test_bits_per_byte`` — held-out bits per byte of a text run (empty
+  for classification). Columns missing from an older CSV read as
+  :data:`DEFAULTS` (``mlp``, no options, ``sgd``, no weight decay);
 * ``method`` (dense, signsgd_mv, s3gd_mv, topk_values, random_k),
   ``label``, ``density``, ``error_feedback``, ``lr``, ``seed``;
-* ``step``, ``test_accuracy``, ``test_loss`` (on the whole test set),
+* ``step``, ``test_accuracy``, ``test_loss`` (on the whole test set;
+  text: next-byte accuracy and cross-entropy in nats on the held-out
+  windows),
   ``train_loss`` (mean over workers and the steps since the last point);
 * ``bits_sent_per_worker`` — cumulative bits that crossed one worker's link,
   exactly ``8 * communication_stats(optimizer)["bytes_sent"]`` (dense: ring
@@ -43,34 +52,33 @@ CSV columns (one row per evaluation point, :data:`COLUMNS`):
 from __future__ import annotations
 
 import dataclasses
+import math
 import time
 from typing import Callable, Sequence
 
 import numpy as np
 
-from . import datasets
+from . import optimizers, tasks
+from .arguments import format_options, parse_options  # noqa: F401
 from .methods import Method
-from .models import build_model
 
 COLUMNS = ("data", "split", "labels_per_worker", "workers", "hidden",
            "params", "batch", "steps_total", "method", "label", "density",
            "error_feedback", "lr", "seed", "step", "test_accuracy",
            "test_loss", "train_loss", "bits_sent_per_worker",
            "message_bits_per_worker", "dense_bits_per_worker", "wall_s",
-           "model", "options")
+           "model", "options", "optimizer", "weight_decay",
+           "test_bits_per_byte")
 #: Values of the columns older CSVs lack.
-DEFAULTS = {"model": "mlp", "options": ""}
-#: Options that go to the SGD optimizer instead of the strategy:
-#: ``momentum=``, and ``lr_schedule=cosine`` (the rate decays from ``lr``
-#: to 0 over the run's steps, ``keras.optimizers.schedules.CosineDecay``).
-OPTIMIZER_OPTIONS = ("momentum", "lr_schedule")
-#: Values of ``lr_schedule``.
-LR_SCHEDULES = ("constant", "cosine")
+DEFAULTS = {"model": "mlp", "options": "", "optimizer": "sgd",
+            "weight_decay": "0", "test_bits_per_byte": ""}
+OPTIMIZER_OPTIONS = optimizers.OPTIMIZER_OPTIONS
 
 
 @dataclasses.dataclass(frozen=True)
 class Setting:
-    """Everything that defines one training run (one CSV key)."""
+    """Everything that defines one training run (one CSV key); the
+    optimizer is the method's (:attr:`.methods.Method.optimizer`)."""
 
     data: str
     split: str
@@ -84,13 +92,15 @@ class Setting:
     seed: int
     model: str = "mlp"
     options: str = ""
+    weight_decay: float = 0.0
 
     def key(self) -> tuple:
         return normalize_key(
             self.data, self.split, self.labels_per_worker, self.workers,
             self.hidden, self.batch, self.steps, self.method.name,
             self.method.density, self.method.error_feedback, self.lr,
-            self.seed, self.model, self.options)
+            self.seed, self.model, self.options, self.method.optimizer,
+            self.weight_decay)
 
 
 def normalize_key(*parts) -> tuple:
@@ -105,6 +115,16 @@ def normalize_key(*parts) -> tuple:
     return tuple(norm(p) for p in parts)
 
 
+def column(row: dict, name: str) -> str:
+    """``row[name]``, or its :data:`DEFAULTS` value where an older CSV had
+    no such column.
+
+    >>> column({"optimizer": "lion"}, "optimizer"), column({}, "optimizer")
+    ('lion', 'sgd')
+    """
+    return row.get(name) or DEFAULTS[name]
+
+
 def row_key(row: dict) -> tuple:
     """The :meth:`Setting.key` of a CSV row."""
     return normalize_key(
@@ -112,45 +132,24 @@ def row_key(row: dict) -> tuple:
         int(row["workers"]), int(row["hidden"]), int(row["batch"]),
         int(row["steps_total"]), row["method"], float(row["density"]),
         row["error_feedback"] == "True", float(row["lr"]), int(row["seed"]),
-        row.get("model") or DEFAULTS["model"],
-        row.get("options") or DEFAULTS["options"])
+        column(row, "model"), column(row, "options"),
+        column(row, "optimizer"), float(column(row, "weight_decay")))
 
 
-def parse_options(text: str) -> dict:
-    """``"vote=fd;momentum=0.9"`` -> ``{"vote": "fd", "momentum": 0.9}``
-    (numbers and True/False become Python values).
+def score(row: dict) -> float:
+    """Higher is better: ``-test_bits_per_byte`` for a text run, else the
+    test accuracy.
 
-    >>> parse_options("momentum=0.9;vote=fd;error_feedback=False")
-    {'momentum': 0.9, 'vote': 'fd', 'error_feedback': False}
+    >>> score({"test_accuracy": "0.9", "test_bits_per_byte": ""})
+    0.9
+    >>> score({"test_accuracy": "0.4", "test_bits_per_byte": "3.25"})
+    -3.25
     """
-    out = {}
-    for part in filter(None, (p.strip() for p in str(text).split(";"))):
-        name, sep, value = part.partition("=")
-        if not sep or not name.strip():
-            raise ValueError(f"options must be name=value pairs joined by "
-                             f"';', got {text!r}")
-        out[name.strip()] = _value(value.strip())
-    return out
-
-
-def format_options(options: dict) -> str:
-    """The canonical text of ``options`` (sorted by name), as in the CSV.
-
-    >>> format_options({"vote": "fd", "momentum": 0.9})
-    'momentum=0.9;vote=fd'
-    """
-    return ";".join(f"{k}={options[k]}" for k in sorted(options))
-
-
-def _value(text: str):
-    if text in ("True", "False"):
-        return text == "True"
-    for kind in (int, float):
-        try:
-            return kind(text)
-        except ValueError:
-            pass
-    return text
+    bpb = row.get("test_bits_per_byte")
+    if bpb not in (None, "", "nan") and not (
+            isinstance(bpb, float) and math.isnan(bpb)):
+        return -float(bpb)
+    return float(row["test_accuracy"])
 
 
 def ensure_devices(workers: int) -> list[str]:
@@ -175,14 +174,17 @@ def ensure_devices(workers: int) -> list[str]:
     return [f"/cpu:{i}" for i in range(workers)]
 
 
-def train(data: datasets.Data, setting: Setting, devices: Sequence[str],
-          eval_every: int, on_progress: Callable[[int], None] | None = None,
+def train(data, setting: Setting, devices: Sequence[str], eval_every: int,
+          on_progress: Callable[[int], None] | None = None,
           **settings) -> tuple[list[dict], dict]:
-    """Runs one setting; returns (CSV rows, final communication stats).
+    """Runs one setting on ``data`` (a :class:`.datasets.Data` or a
+    :class:`.text.TextData`, see :mod:`.tasks`); returns (CSV rows, final
+    communication stats).
 
     ``settings`` go to the strategy besides the method's own and the
     setting's ``options`` (e.g. ``vote="fd"``, ``adversary=...``);
-    ``momentum`` in the options goes to the SGD optimizer."""
+    ``momentum`` / ``lr_schedule`` in the options go to the optimizer, the
+    task's own options to the task."""
     import keras
     import tensorflow as tf
 
@@ -191,29 +193,24 @@ def train(data: datasets.Data, setting: Setting, devices: Sequence[str],
     s, m = setting, setting.workers
     if eval_every <= 0:
         raise ValueError(f"eval_every must be positive, got {eval_every}")
-    shards = datasets.split_workers(data.y_train, m, s.split,
-                                    s.labels_per_worker, seed=s.seed)
-    indices = datasets.batch_indices(shards, s.steps, s.batch, seed=s.seed)
     options = parse_options(s.options)
-    sgd = {k: options.pop(k) for k in OPTIMIZER_OPTIONS if k in options}
+    opt_options = {k: options.pop(k) for k in OPTIMIZER_OPTIONS
+                   if k in options}
+    task = tasks.make(data, s, options)
+    indices = task.indices()
     keras.utils.set_random_seed(s.seed)
     strategy = s.method.strategy(list(devices), seed=s.seed,
                                  **{**options, **settings})
     with strategy.scope():
-        model = build_model(s.model, data.x_train.shape[1], s.hidden,
-                            data.num_classes)
-        opt = keras.optimizers.SGD(_learning_rate(s, sgd.pop(
-            "lr_schedule", "constant")), **sgd)
+        model = task.model()
+        opt = optimizers.build(s.method.optimizer, s.lr, s.steps,
+                               s.weight_decay, **opt_options)
         opt.build(model.trainable_variables)
     params = int(sum(np.prod(v.shape) for v in model.trainable_variables))
-    x_train = tf.constant(data.x_train)
-    y_train = tf.constant(data.y_train)
-    x_test, y_test = tf.constant(data.x_test), tf.constant(data.y_test)
 
     def step_fn(idx_t):
         r = tf.distribute.get_replica_context().replica_id_in_sync_group
-        i = tf.gather(idx_t, r)                    # worker r's own batch
-        xb, yb = tf.gather(x_train, i), tf.gather(y_train, i)
+        xb, yb = task.batch(tf.gather(idx_t, r))   # worker r's own batch
         with tf.GradientTape() as tape:
             logits = model(xb, training=True)
             loss = tf.reduce_mean(
@@ -233,29 +230,24 @@ def train(data: datasets.Data, setting: Setting, devices: Sequence[str],
             total += strategy.reduce("SUM", per_replica, axis=None)
         return total / tf.cast(n, tf.float32)
 
-    @tf.function
-    def evaluate():
-        logits = model(x_test, training=False)
-        loss = tf.reduce_mean(
-            tf.nn.sparse_softmax_cross_entropy_with_logits(y_test, logits))
-        hit = tf.equal(tf.argmax(logits, 1), y_test)
-        return tf.reduce_mean(tf.cast(hit, tf.float32)), loss
-
+    evaluate = tf.function(lambda: task.evaluate(model))
     base = {"data": data.name, "split": s.split,
             "labels_per_worker": s.labels_per_worker, "workers": m,
             "hidden": s.hidden, "params": params, "batch": s.batch,
             "steps_total": s.steps, "method": s.method.name,
             "label": s.method.label, "density": s.method.density,
             "error_feedback": s.method.error_feedback, "lr": s.lr,
-            "seed": s.seed, "model": s.model, "options": s.options}
-    zero = {"steps": 0, "message_bytes": 0, "bytes_sent": 0,
-            "dense_bytes": 0}
+            "seed": s.seed, "model": s.model, "options": s.options,
+            "optimizer": s.method.optimizer,
+            "weight_decay": s.weight_decay}
+    stats = {"steps": 0, "message_bytes": 0, "bytes_sent": 0,
+             "dense_bytes": 0}
     rows, start, step, train_loss = [], time.perf_counter(), 0, float("nan")
-    stats = zero
     while True:
-        acc, loss = evaluate()
-        rows.append({**base, "step": step, "test_accuracy": float(acc),
-                     "test_loss": float(loss), "train_loss": train_loss,
+        acc, loss, bpb = (float(v) for v in evaluate())
+        rows.append({**base, "step": step, "test_accuracy": acc,
+                     "test_loss": loss, "train_loss": train_loss,
+                     "test_bits_per_byte": "" if math.isnan(bpb) else bpb,
                      "bits_sent_per_worker": 8 * stats["bytes_sent"],
                      "message_bits_per_worker": _message_bits(
                          s.method, stats, params),
@@ -273,18 +265,6 @@ def train(data: datasets.Data, setting: Setting, devices: Sequence[str],
         if on_progress is not None:
             on_progress(n)
     return rows, stats
-
-
-def _learning_rate(s: Setting, schedule: str):
-    """The SGD rate of run ``s``: ``s.lr``, or a schedule starting there."""
-    import keras
-
-    if schedule not in LR_SCHEDULES:
-        raise ValueError(f"lr_schedule must be one of {LR_SCHEDULES}, got "
-                         f"{schedule!r}")
-    if schedule == "cosine":
-        return keras.optimizers.schedules.CosineDecay(s.lr, s.steps)
-    return s.lr
 
 
 def _message_bits(method: Method, stats: dict, params: int) -> int:

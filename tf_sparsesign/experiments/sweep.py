@@ -12,8 +12,9 @@ import os
 from typing import Callable, Iterable
 
 from . import datasets
-from .methods import DEFAULT_LRS, Method, expand_methods
-from .runs import COLUMNS, DEFAULTS, Setting, ensure_devices, row_key, train
+from .methods import Method, expand_methods
+from .runs import (COLUMNS, DEFAULTS, Setting, ensure_devices, row_key,
+                   score, train)
 
 
 def read_rows(path: str) -> list[dict]:
@@ -25,9 +26,10 @@ def read_rows(path: str) -> list[dict]:
 
 
 def append_rows(path: str, rows: Iterable[dict]) -> None:
-    """Appends rows (writing the header for a new file). A CSV written
-    before the newer columns existed is first rewritten with them (filled
-    with :data:`.runs.DEFAULTS`), so old and new rows share one header."""
+    """Appends rows (writing the header for a new file; a row without one
+    of the newer columns gets its :data:`.runs.DEFAULTS` value). A CSV
+    written before the newer columns existed is first rewritten with them
+    (filled with the defaults), so old and new rows share one header."""
     new = not os.path.exists(path) or os.path.getsize(path) == 0
     if not new:
         with open(path, newline="") as f:
@@ -39,7 +41,8 @@ def append_rows(path: str, rows: Iterable[dict]) -> None:
         if new:
             w.writeheader()
         for row in rows:
-            w.writerow({k: row[k] for k in COLUMNS})
+            w.writerow({**DEFAULTS, **{k: row[k] for k in COLUMNS
+                                       if k in row or k not in DEFAULTS}})
 
 
 def _upgrade(path: str, header: list) -> None:
@@ -55,11 +58,12 @@ def _upgrade(path: str, header: list) -> None:
             w.writerow({**DEFAULTS, **row})
 
 
-def final_accuracy(rows: list[dict], key: tuple) -> float | None:
-    """Test accuracy at the last step of the run with ``key``."""
+def final_score(rows: list[dict], key: tuple) -> float | None:
+    """:func:`.runs.score` (higher is better: test accuracy, or minus the
+    held-out bits per byte) at the last step of the run with ``key``."""
     done = [r for r in rows if row_key(r) == key and
             int(r["step"]) == int(r["steps_total"])]
-    return float(done[-1]["test_accuracy"]) if done else None
+    return score(done[-1]) if done else None
 
 
 @dataclasses.dataclass
@@ -82,10 +86,15 @@ class SweepConfig:
     out: str = "sweep-out"
     model: str = "mlp"
     options: str = ""
+    optimizer: str = "sgd"
+    weight_decay: float = 0.0
 
     def lr_grid(self, method: Method) -> tuple:
-        return tuple(self.lrs.get(method.family,
-                                  DEFAULT_LRS[method.family]))
+        """``--lr FAMILY@OPTIMIZER=``, else ``--lr FAMILY=``, else the
+        default grid of the method and its optimizer."""
+        own = f"{method.family}@{method.optimizer}"
+        return tuple(self.lrs.get(own, self.lrs.get(method.family,
+                                                    method.lr_grid())))
 
 
 def run_sweep(cfg: SweepConfig, progress: bool = True,
@@ -93,8 +102,9 @@ def run_sweep(cfg: SweepConfig, progress: bool = True,
     """Runs every missing setting of ``cfg``, then writes the report.
 
     Learning rate: for each (split, method) every rate of the grid runs on
-    the first seed; the one with the best final test accuracy (ties: the
-    smaller rate) runs on the other seeds. Settings whose final row is
+    the first seed; the one with the best final score (test accuracy, or
+    held-out bits per byte for text; ties: the smaller rate) runs on the
+    other seeds. Settings whose final row is
     already in ``<out>/results.csv`` are skipped, so an interrupted sweep
     resumes where it stopped. Returns the CSV path.
     """
@@ -102,7 +112,8 @@ def run_sweep(cfg: SweepConfig, progress: bool = True,
     path = os.path.join(cfg.out, "results.csv")
     devices = ensure_devices(cfg.workers)
     data = datasets.load(cfg.data)
-    methods = expand_methods(cfg.methods, cfg.densities, cfg.baseline_density)
+    methods = expand_methods(cfg.methods, cfg.densities,
+                             cfg.baseline_density, cfg.optimizer)
     rows = read_rows(path)
     done = {row_key(r) for r in rows if int(r["step"]) == int(
         r["steps_total"])}
@@ -110,7 +121,7 @@ def run_sweep(cfg: SweepConfig, progress: bool = True,
     def setting(split, method, lr, seed):
         return Setting(cfg.data, split, cfg.labels_per_worker, cfg.workers,
                        cfg.hidden, cfg.batch, cfg.steps, method, float(lr),
-                       int(seed), cfg.model, cfg.options)
+                       int(seed), cfg.model, cfg.options, cfg.weight_decay)
 
     plan = [(split, m) for split in cfg.splits for m in methods]
     total = sum(len(cfg.lr_grid(m)) + len(cfg.seeds) - 1 for _, m in plan)
@@ -122,20 +133,28 @@ def run_sweep(cfg: SweepConfig, progress: bool = True,
             for lr in grid:
                 rows += _run_once(data, setting(split, method, lr, first),
                                   devices, cfg, done, path, bar, log)
-            accs = [(final_accuracy(rows, setting(split, method, lr,
-                                                  first).key()), -lr, lr)
-                    for lr in grid]
-            best = max(accs)[2]
+            scores = [(final_score(rows, setting(split, method, lr,
+                                                 first).key()), -lr, lr)
+                      for lr in grid]
+            best = max(scores)[2]
             for seed in others:
                 rows += _run_once(data, setting(split, method, best, seed),
                                   devices, cfg, done, path, bar, log)
     finally:
         bar.close()
     if report:
-        from . import reporting  # matplotlib only now
-
-        reporting.write_report(cfg, read_rows(path))
+        write_report(cfg, read_rows(path))
     return path
+
+
+def write_report(cfg: SweepConfig, rows: list[dict]) -> str:
+    """The sweep's plots and ``report.md`` (:mod:`.reporting`, or
+    :mod:`.lm_report` for ``--model gpt``); returns the report's path."""
+    from . import lm_report, reporting  # matplotlib only now
+
+    if cfg.model == "gpt":
+        return lm_report.write_report(cfg, reporting.select(cfg, rows))
+    return reporting.write_report(cfg, rows)
 
 
 def _run_once(data, s: Setting, devices, cfg, done, path, bar, log):
@@ -148,8 +167,11 @@ def _run_once(data, s: Setting, devices, cfg, done, path, bar, log):
     append_rows(path, rows)
     done.add(s.key())
     last = rows[-1]
+    metric = (f"bpb={last['test_bits_per_byte']:.4f}"
+              if last["test_bits_per_byte"] != "" else
+              f"acc={last['test_accuracy']:.4f}")
     log(f"{s.split:6s} {s.method.label:22s} lr={s.lr:<7g} seed={s.seed} "
-        f"acc={last['test_accuracy']:.4f} "
+        f"{metric} "
         f"bits/worker={last['bits_sent_per_worker']:.3e} "
         f"({last['wall_s']:.1f} s)")
     return [{k: str(v) for k, v in r.items()} for r in rows]
