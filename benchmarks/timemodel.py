@@ -32,7 +32,6 @@ import argparse
 import csv
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))

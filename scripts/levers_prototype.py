@@ -192,6 +192,9 @@ class _ScaledVote:
     def wire(self, words, down_words):
         return self.inner.wire(words[:-self.count], down_words)
 
+    def stats(self):
+        return self.inner.stats()
+
 
 def _patch_scaled_vote() -> None:
     from tf_sparsesign.aggregation import aggregator as agg

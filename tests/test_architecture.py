@@ -171,7 +171,7 @@ def test_modules_and_classes_stay_small():
 
 def test_registry_names_are_the_settings_choices_and_load():
     assert config_lib.CHOICES["method"] == tuple(registry.METHODS)
-    assert config_lib.CHOICES["wire"] == tuple(registry.CODECS)
+    assert config_lib.CHOICES["wire"] == (*registry.CODECS, "auto")
     assert config_lib.CHOICES["vote"] == tuple(registry.VOTES)
     assert config_lib.CHOICES["aggregation"] == (*registry.EXCHANGES, "auto")
     assert config_lib.CHOICES["worker_momentum"] == tuple(

@@ -5,7 +5,6 @@ names the reason and the fix. The probes (TensorFlow's CUDA version, the
 driver's, nvcc's, the visible GPUs) are faked here: no GPU is needed."""
 
 import os
-import shutil
 import subprocess
 import sys
 import textwrap

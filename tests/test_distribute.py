@@ -372,6 +372,15 @@ def test_accounting_counts_actual_messages():
     assert hist.history["comm_bytes_sent"] == [stats["bytes_sent"]]
     assert hist.history["comm_ratio"][0] == pytest.approx(
         stats["dense_bytes"] / stats["bytes_sent"])
+    # the KPI: the time model's seconds saved per step against dense (one
+    # host: nothing crosses a wire, so only the compute differs)
+    one_host = tf_sparsesign.policy.Link(float("inf"), 0.0)
+    dense, mine = tf_sparsesign.policy.predict(
+        tf_sparsesign.policy.Workload(n, sum(agg.ks), REPLICAS),
+        ["dense", stats["exchange"]], link=one_host)
+    assert stats["exchange"] == "allgather/int32"
+    assert stats["time_saved"] == pytest.approx(dense.seconds - mine.seconds)
+    assert hist.history["comm_time_saved"] == [stats["time_saved"]]
 
 
 def test_wrapper_serialization_round_trip(tmp_path):

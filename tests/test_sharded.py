@@ -164,17 +164,16 @@ def test_settings_fingerprint_covers_the_exchange():
                                     method="topk_values")
 
 
-def test_auto_all_gathers_on_one_host_and_follows_the_byte_model_across():
+def test_auto_all_gathers_on_one_host_and_follows_the_time_model_across():
     _, _, _, agg = fit(steps=1, aggregation="auto", density=0.05)
     assert type(agg.exchange).__name__ == "AllGatherExchange"  # one host
     auto = config_lib.SparseSignConfig(aggregation="auto", wire="rice")
     for m in (2, 8, 64):
         parts = registry.choose(auto, False, 10**7, 10**5, m,
                                 local_replicas=1)
-        assert parts.exchange == policy.choose_aggregation(10**7, 10**5, m,
-                                                           "rice")
-    assert [registry.choose(auto, False, 10**7, 10**5, m, 1).exchange
-            for m in (2, 64)] == ["allgather", "sharded"]
+        assert parts.exchange == policy.rank(
+            ["allgather/rice", "sharded/rice"],
+            policy.Workload(10**7, 10**5, m)).best.option.exchange
     # values (top-K SGD) are never sharded, whatever the byte model says
     values = config_lib.SparseSignConfig(aggregation="auto",
                                          method="topk_values")

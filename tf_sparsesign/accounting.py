@@ -19,7 +19,12 @@ def communication_stats(optimizer) -> dict | None:
 
     Keys: ``steps``, ``message_bytes``, ``bytes_sent``, ``bytes_received``,
     ``dense_bytes``, ``dropped_rows`` (ints) and ``ratio`` (dense bytes per
-    byte sent; inf when nothing was sent); ``overflow`` with the sharded
+    byte sent; inf when nothing was sent); ``time_saved`` (the KPI:
+    seconds per step the time model predicts this option saves against the
+    dense all-reduce, from the calibration profile or the documented
+    defaults; 0 for dense and shadow training); ``exchange`` (the option
+    used, e.g. ``"allgather/rice"``) and, while ``auto`` times its
+    contenders, ``auto_*``; ``overflow`` with the sharded
     exchange; with ``shadow=True`` also ``shadow_agreement``,
     ``shadow_cosine``, ``shadow_steps``, ``shadow_bytes_sent`` and
     ``shadow_message_bytes`` (:mod:`tf_sparsesign.aggregation.shadow`).

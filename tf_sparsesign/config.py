@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
 import numbers
 import warnings
 import zlib
@@ -55,7 +56,9 @@ SETTINGS_DOC = """\
         ``"rice"``: Rice-coded index gaps and signs (docs/WIRE.md), about
         3.5x smaller at 1% density, or ``"packed"``: one ternary digit per
         coordinate (sent +, sent -, not sent), 1.6 bits per coordinate
-        whatever K, the smallest above ~5% (int32) / ~45% (Rice) density.
+        whatever K, the smallest above ~5% (int32) / ~45% (Rice) density,
+        or ``"auto"``: the fastest of the three by the time model (see
+        ``aggregation``; the update is the same whichever is used).
       method: ``"sign_vote"`` (S3GD-MV, default), or the baselines
         ``"topk_values"`` (top-K SGD with error feedback, sending values;
         the mean of what was sent is applied) and ``"random_k"`` (K random
@@ -82,9 +85,15 @@ SETTINGS_DOC = """\
         ``"sharded"`` (coordinate i belongs to worker i mod M: one
         all-to-all of buckets, each worker votes its shard, one all-gather
         of the shard votes; bytes flat in M, and a worker trusts the shard
-        owners for their shards' votes), or ``"auto"`` (the cheaper of the
-        two by :func:`tf_sparsesign.policy.choose_aggregation`; never
-        ``downlink="topk"``; always the all-gather with ``vote="fd"``).
+        owners for their shards' votes), or ``"auto"``: the faster of the
+        two by the time model (:func:`tf_sparsesign.policy.rank`, from the
+        ``profile`` or documented defaults; on one host by compute alone);
+        when the model cannot tell the best options apart, the first steps
+        time them in alternation and every worker keeps the fastest (one
+        log line says which, with measured and predicted times; the
+        communication stats gain ``auto_*``). It only chooses among options
+        that give the same update: never ``downlink="topk"``, another
+        density or dense; always the all-gather with ``vote="fd"``.
       downlink: what a shard returns when sharded: ``"exact"`` (default,
         every nonzero vote: the same result as the all-gather) or
         ``"topk"`` (only its ``ceil(K/M)`` strongest votes: O(K) bytes per
@@ -108,6 +117,11 @@ SETTINGS_DOC = """\
       beta_1: Lion's interpolation weight of the momentum in the sent
         direction (default 0.9; used with ``worker_momentum="lion"``).
       beta_2: Lion's momentum decay (default 0.99).
+      profile: the path of a calibration profile
+        (:func:`tf_sparsesign.calibrate`, ``tf-sparsesign calibrate``) that
+        ``"auto"`` predicts step times from (default None: documented
+        defaults). A profile taken with another number of replicas is
+        refused with an error. Not part of the settings fingerprint.
       adversary: **test/experiment hook only** (default None), e.g. a
         :class:`tf_sparsesign.experiments.Adversary` making chosen replicas
         send flipped, random or malformed messages. Not part of the
@@ -135,7 +149,7 @@ class SparseSignConfig:
     >>> SparseSignConfig(wire="zip")
     Traceback (most recent call last):
     ...
-    ValueError: wire must be one of ('int32', 'rice', 'packed'), got 'zip'
+    ValueError: wire must be one of ('int32', 'rice', 'packed', 'auto'), got 'zip'
     """
 
     density: policy.Density = 0.01
@@ -154,6 +168,7 @@ class SparseSignConfig:
     worker_momentum: str = "none"
     beta_1: float = 0.9
     beta_2: float = 0.99
+    profile: Any = None
     adversary: Any = None
 
     def __post_init__(self):
@@ -178,7 +193,8 @@ class SparseSignConfig:
         if self.vote == "weighted":
             warnings.warn(WEIGHTED_DEPRECATED, FutureWarning, stacklevel=3)
         registry.check_vote(self.vote, self.wire, self.aggregation)
-        if self.wire != "int32" and registry.sends_values(self.method):
+        if self.wire not in ("int32", registry.AUTO) and \
+                registry.sends_values(self.method):
             raise ValueError(f"wire={self.wire!r} codes positions and signs; "
                              f"it cannot carry method={self.method!r} "
                              "(values): use wire='int32'")
@@ -189,6 +205,11 @@ class SparseSignConfig:
                     beta, numbers.Real) or not 0.0 <= beta < 1.0:
                 raise ValueError(f"{name} must be a number in [0, 1), got "
                                  f"{beta!r}")
+        if self.profile is not None and not isinstance(
+                self.profile, (str, os.PathLike)):
+            raise ValueError(f"profile must be the path of a calibration "
+                             f"profile (tf_sparsesign.calibrate), got "
+                             f"{self.profile!r}")
         capacity = self.shard_capacity
         if isinstance(capacity, bool) or not isinstance(
                 capacity, numbers.Real) or not capacity >= 1.0:
@@ -219,7 +240,9 @@ class SparseSignConfig:
     def fingerprint(self, sizes: Sequence[int], ks: Sequence[int]) -> int:
         """A non-negative int32 every worker must agree on: the settings
         and the model's tensor sizes and K."""
-        text = json.dumps([self.to_dict(), list(sizes), list(ks)],
+        settings = self.to_dict()
+        settings.pop("profile")  # where a worker reads it from may differ
+        text = json.dumps([settings, list(sizes), list(ks)],
                           sort_keys=True)
         return zlib.crc32(text.encode()) & 0x7FFFFFFF
 
@@ -232,7 +255,7 @@ SHARED = tuple(name for name in FIELDS if name != "adversary")
 #: ``aggregation/combine/``).
 VOTE_MODES = tuple(registry.VOTES)
 #: Settings chosen from a fixed set, and the names each accepts.
-CHOICES = {"on_invalid": ("raise", "drop"), "wire": tuple(registry.CODECS),
+CHOICES = {"on_invalid": ("raise", "drop"), "wire": registry.WIRES,
            "method": tuple(registry.METHODS), "vote": VOTE_MODES,
            "aggregation": registry.AGGREGATIONS, "downlink": policy.DOWNLINKS,
            "worker_momentum": tuple(registry.WORKER_MOMENTA)}

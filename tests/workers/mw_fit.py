@@ -186,6 +186,8 @@ def main():
         result["bytes_sent"] = np.int64(stats["bytes_sent"])
         result["exchanges"] = np.int64(stats["steps"])
         result["overflow"] = np.int64(stats.get("overflow", 0))
+        result["option"] = np.array(stats.get("auto_exchange",
+                                              stats["exchange"]))
         agg = aggregator_of(model.optimizer)
         if args.vote == "fd":
             result["fd_weights"] = agg.exchange.rule.weights().numpy()

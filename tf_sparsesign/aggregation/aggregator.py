@@ -60,7 +60,8 @@ class Aggregator:
     """
 
     def __init__(self, layout, state, ks, memory, exchange, apply,
-                 adversary, dense_bytes: int, accumulation=None):
+                 adversary, dense_bytes: int, accumulation=None,
+                 option: str = "", time_saved: float = 0.0):
         self.layout = layout
         self.state = state
         self.ks = list(ks)
@@ -70,12 +71,19 @@ class Aggregator:
         self.adversary = adversary
         self.dense_bytes = int(dense_bytes)
         self.accumulation = accumulation
+        #: The option chosen when built (``"allgather/int32"``, ...).
+        self.option = option
+        #: Seconds per step the time model predicts this option saves
+        #: against the dense all-reduce (the ``comm_time_saved`` KPI).
+        self.time_saved = float(time_saved)
         self.owner = None
         self.routed_calls = 0
 
     def extra_stats(self) -> dict:
-        """Statistics beyond the counters (shadow mode has some)."""
-        return {}
+        """Statistics beyond the counters: what ``auto`` decided at run
+        time (:meth:`~.interfaces.Exchange.stats`)."""
+        return {"exchange": self.option, "time_saved": self.time_saved,
+                **self.exchange.stats()}
 
     def aggregate(self, grads_and_vars, active=None):
         """Replaces the gradient all-reduce: returns the (gradient, variable)

@@ -6,6 +6,8 @@ from __future__ import annotations
 
 from typing import Callable
 
+import tensorflow as tf
+
 from .. import policy
 from ..config import SparseSignConfig
 from . import adversary_hook, memory as memory_lib, registry
@@ -15,6 +17,7 @@ from .apply import DenseGradients, SparseSGD, write_directly
 from .dense import DenseAggregator
 from .exchange import ExchangeSetup
 from .exchange.collectives import LOCAL
+from .exchange.timed import TimedChoice
 from .framing import SettingsFrame
 from .layout import Layout
 from .shadow import STATS as SHADOW_STATS
@@ -93,9 +96,13 @@ def _sparse(config, layout, num_replicas, factory, apply, collectives,
     layout.check_index_space()
     ks = policy.allocate(layout.sizes, config.density, config.k,
                          num_replicas)
-    parts = registry.choose(config, policy.sends_everything(layout.sizes, ks),
-                            layout.total, sum(ks), num_replicas,
-                            local_replicas)
+    profile = _profile(config)
+    choice = registry.decide(config, policy.sends_everything(layout.sizes,
+                                                            ks),
+                             layout.total, sum(ks), num_replicas,
+                             local_replicas, profile)
+    _say_choice(choice, profile)
+    parts = choice.parts[0]
     with_values = registry.sends_values(config.method)
     policy.warn_if_wasteful(layout.sizes, ks, parts.wire, with_values)
     momentum = registry.WORKER_MOMENTA[config.worker_momentum]
@@ -103,16 +110,18 @@ def _sparse(config, layout, num_replicas, factory, apply, collectives,
         ("accumulator",) if accumulation_steps else ())
     state = AggregatorState(factory, variables, num_replicas,
                             config.error_feedback, groups=groups)
-    exchange_cls = registry.load(registry.EXCHANGES[parts.exchange].part)
+    exchange_classes = [registry.load(registry.EXCHANGES[p.exchange].part)
+                        for p in choice.parts]
+    gives_back = any(cls.gives_back for cls in exchange_classes)
     # Tracked variables keep their order of creation (saved files index
     # the optimizer's variables): the rule's state, then the counters an
     # exchange adds.
     rule = registry.load(parts.combine)(state, num_replicas,
                                         config.on_invalid)
-    if exchange_cls.gives_back:
+    if gives_back:
         state.add_counter("overflow")
-    selector = registry.load(parts.select)(
-        config.seed, with_values or exchange_cls.gives_back)
+    selector = registry.load(parts.select)(config.seed,
+                                           with_values or gives_back)
     if momentum is None:
         memory = memory_lib.make(state.memories, selector, ks,
                                  [layout.label(i) for i in range(len(ks))])
@@ -121,17 +130,63 @@ def _sparse(config, layout, num_replicas, factory, apply, collectives,
             selector, ks, state.memories, state.group("momentum"),
             config.beta_1, config.beta_2)
     adversary = adversary_hook.bind(config.adversary, sum(ks))
-    exchange = exchange_cls(ExchangeSetup(
+    frame = SettingsFrame(config, config.fingerprint(layout.sizes, ks))
+    exchanges = [cls(ExchangeSetup(
         num_elements=layout.total, total_k=sum(ks),
-        num_replicas=num_replicas, codec=registry.load(parts.codec),
-        with_values=with_values, on_invalid=config.on_invalid,
-        rule=rule,
-        frame=SettingsFrame(config, config.fingerprint(layout.sizes, ks)),
-        collectives=collectives, downlink=config.downlink,
+        num_replicas=num_replicas, codec=registry.load(p.codec),
+        with_values=with_values, on_invalid=config.on_invalid, rule=rule,
+        frame=frame, collectives=collectives, downlink=config.downlink,
         shard_capacity=config.shard_capacity, adversary=adversary))
+        for p, cls in zip(choice.parts, exchange_classes)]
+    exchange = exchanges[0] if len(exchanges) == 1 else TimedChoice(
+        exchanges, choice.names, choice.predicted, collectives,
+        factory.untracked)
     return Aggregator(layout, state, ks, memory, exchange, apply, adversary,
                       policy.dense_ring_bytes(layout.total, num_replicas),
-                      _accumulation(state, accumulation_steps))
+                      _accumulation(state, accumulation_steps),
+                      option=choice.names[0] if len(exchanges) == 1 else
+                      "timing: " + ", ".join(choice.names),
+                      time_saved=_time_saved(choice.names[0], layout.total,
+                                             sum(ks), num_replicas,
+                                             local_replicas, profile))
+
+
+def _time_saved(option, n, k, m, local_replicas, profile) -> float:
+    """Seconds per step the time model predicts ``option`` saves against
+    the dense all-reduce (one host: compute alone; a profile taken with
+    another M: the documented defaults)."""
+    one_host = (local_replicas or m) >= m
+    link = registry.ONE_HOST_LINK if one_host else None
+    try:
+        dense, mine = policy.predict(policy.Workload(n, k, m),
+                                     ["dense", option], profile, link)
+    except policy.ProfileMismatch:
+        dense, mine = policy.predict(policy.Workload(n, k, m),
+                                     ["dense", option], None, link)
+    return dense.seconds - mine.seconds
+
+
+def _say_choice(choice, profile) -> None:
+    """One log line when ``auto`` chose without timing."""
+    if len(choice.predicted) != 1:
+        return  # nothing chosen, or TimedChoice logs after its trial
+    source = "the calibration profile" if profile is not None else \
+        "the time model's defaults (no profile)"
+    message = (f"tf_sparsesign: auto chose exchange {choice.names[0]}: "
+               f"{choice.predicted[0]:.3g} s per step predicted from "
+               f"{source}")
+    if message not in _SAID:
+        _SAID.add(message)
+        tf.get_logger().warning(message)
+
+
+_SAID: set = set()
+
+
+def _profile(config):
+    """The calibration profile ``config.profile`` names, or None."""
+    return (policy.load_profile(config.profile)
+            if config.profile is not None else None)
 
 
 def _accumulation(state, steps):

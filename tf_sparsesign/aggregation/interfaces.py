@@ -233,6 +233,11 @@ class Exchange(Protocol):
     def wire(self, words: tf.Tensor, down_words: tf.Tensor) -> tuple:
         """``(own, sent, received)`` bytes of this replica for the step."""
 
+    def stats(self) -> dict:
+        """Eagerly, what it decided at run time, for the communication
+        stats (``auto_*`` for :class:`.exchange.timed.TimedChoice`; empty
+        for an exchange fixed when built)."""
+
 
 @runtime_checkable
 class Apply(Protocol):

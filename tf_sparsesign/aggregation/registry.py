@@ -7,7 +7,7 @@ Protocol in :mod:`.interfaces`, and add one line below (a codec also gives
 its length in :func:`tf_sparsesign.policy.codec_words`, an exchange its
 byte model in :data:`tf_sparsesign.policy.BYTE_MODELS`). The settings
 accept the new name at once (``config.CHOICES`` is built from these
-tables). :func:`choose` picks the parts of one optimizer, once, when it is
+tables). :func:`decide` picks the parts of one optimizer, once, when it is
 built.
 """
 
@@ -70,8 +70,12 @@ EXCHANGES = {
     "sharded": ExchangeEntry("exchange.sharded:ShardedExchange",
                              ("codes",), False),
 }
+#: The setting that lets :func:`decide` choose (``aggregation``, ``wire``).
+AUTO = "auto"
 #: The names ``aggregation=`` accepts.
-AGGREGATIONS = (*EXCHANGES, "auto")
+AGGREGATIONS = (*EXCHANGES, AUTO)
+#: The names ``wire=`` accepts.
+WIRES = (*CODECS, AUTO)
 #: ``worker_momentum=``: what each replica keeps on the sending side around
 #: its error-feedback memory (None: nothing).
 WORKER_MOMENTA = {
@@ -159,8 +163,34 @@ class Parts(NamedTuple):
     exchange: str
 
 
+class Choice(NamedTuple):
+    """What :func:`decide` chose: ``parts``, the fastest by the time model
+    first (more than one: the model cannot tell them apart, and the first
+    steps time them, :class:`.exchange.timed.TimedChoice`), ``names``
+    (``"allgather/rice"``, ...) and the model's ``predicted`` seconds per
+    step of each (empty when nothing was left to choose)."""
+
+    parts: tuple
+    names: tuple
+    predicted: tuple
+
+
+#: Collective times on one host: nothing crosses a wire, so ``auto`` ranks
+#: the options by their compute alone.
+ONE_HOST_LINK = policy.Link(bandwidth=float("inf"), latency=0.0)
+
+
 def choose(config, sends_everything: bool, num_elements: int, total_k: int,
-           num_replicas: int, local_replicas: int | None = None) -> Parts:
+           num_replicas: int, local_replicas: int | None = None,
+           profile=None) -> Parts:
+    """The parts :func:`decide` ranks fastest."""
+    return decide(config, sends_everything, num_elements, total_k,
+                  num_replicas, local_replicas, profile).parts[0]
+
+
+def decide(config, sends_everything: bool, num_elements: int, total_k: int,
+           num_replicas: int, local_replicas: int | None = None,
+           profile=None) -> Choice:
     """The parts for ``config``, chosen once when the optimizer is built
     (the step never branches on names).
 
@@ -168,36 +198,78 @@ def choose(config, sends_everything: bool, num_elements: int, total_k: int,
     :func:`tf_sparsesign.policy.sends_everything`) with ``method=
     "sign_vote"`` is signSGD-MV: no top-K selection (:data:`EVERY_SIGN`)
     and packed signs (:data:`EVERY_SIGN_WIRE`) whatever ``wire`` says; the
-    vote is the same as with codes. ``aggregation="auto"`` takes, among the
-    exchanges that can carry the messages (and show every row to every host
-    where the vote needs it), the first on one host (``local_replicas ==
-    num_replicas``: nothing crosses a wire) and otherwise the one that sends
-    the fewest bytes by :func:`tf_sparsesign.policy.choose_aggregation`.
-    :func:`check_vote` and :func:`check_exchange` say which pairs cannot run.
+    vote is the same as with codes.
+
+    ``aggregation="auto"`` and ``wire="auto"`` choose among the options
+    that give the same update (all-gather or sharded with the exact
+    downlink; int32, Rice or packed words) and can carry the messages (and
+    show every row to every host where the vote needs it): the time model
+    (:func:`tf_sparsesign.policy.rank`, with ``profile``, a
+    :class:`~tf_sparsesign.policy.Profile` or None for the documented
+    defaults) orders them; on one host (``local_replicas ==
+    num_replicas``) by compute alone (:data:`ONE_HOST_LINK`), and the
+    fastest is taken; across hosts the options the model cannot tell from
+    the fastest, with the same vote rule, are all returned, to be timed.
+    An explicit setting is never overridden. :func:`check_vote` and
+    :func:`check_exchange` say which pairs cannot run.
     """
-    method, wire, vote = config.method, config.wire, config.vote
+    method, vote = config.method, config.vote
     select = METHODS[method]
     if method == "sign_vote" and sends_everything:
-        select, wire = EVERY_SIGN, EVERY_SIGN_WIRE
+        select, wires = EVERY_SIGN, (EVERY_SIGN_WIRE,)
+    elif config.wire == AUTO:
+        wires = ("int32",) if method in VALUE_METHODS else tuple(CODECS)
+    else:
+        wires = (config.wire,)
+    exchanges = (tuple(EXCHANGES) if config.aggregation == AUTO
+                 else (config.aggregation,))
+    if len(wires) == 1 and len(exchanges) == 1:  # nothing to choose
+        check_vote(vote, wires[0], exchanges[0])
+        check_exchange(method, wires[0], exchanges[0])
+        return Choice((_parts(select, method, vote, wires[0],
+                              exchanges[0]),), (f"{exchanges[0]}/"
+                                                f"{wires[0]}",), ())
+    pairs = [(e, w) for w in wires for e in exchanges
+             if _runs(method, vote, w, e)]
+    if not pairs:  # the explicit half of the settings rules everything out
+        check_vote(vote, wires[0], exchanges[0])
+        check_exchange(method, wires[0], exchanges[0])
+    one_host = (local_replicas or num_replicas) >= num_replicas
+    ranking = policy.rank(
+        [f"{e}/{w}" for e, w in pairs],
+        policy.Workload(num_elements, total_k, num_replicas,
+                        learning_vote=vote in WHOLE_VIEW_VOTES),
+        None if one_host else profile,
+        link=ONE_HOST_LINK if one_host else None)
+    kept = ranking.predictions[:1] if one_host else ranking.contenders
+    parts = [_parts(select, method, vote, p.option.wire, p.option.exchange)
+             for p in kept]
+    same_rule = [i for i, p in enumerate(parts)
+                 if p.combine == parts[0].combine]
+    return Choice(tuple(parts[i] for i in same_rule),
+                  tuple(kept[i].option.name for i in same_rule),
+                  tuple(kept[i].seconds for i in same_rule))
+
+
+def _runs(method: str, vote: str, wire: str, exchange: str) -> bool:
+    """Can ``exchange`` carry ``method``'s messages in ``wire`` for
+    ``vote``?"""
+    try:
+        check_vote(vote, wire, exchange)
+        check_exchange(method, wire, exchange)
+    except ValueError:
+        return False
+    return not (wire != "int32" and method in VALUE_METHODS)
+
+
+def _parts(select: str, method: str, vote: str, wire: str,
+           exchange: str) -> Parts:
+    """The parts of one option."""
     kind = message_kind(method, wire)
-    exchange = config.aggregation
     if kind == "values":
         combine = VALUES_COMBINER
     else:
-        check_vote(vote, wire, exchange)
         combine = (PACKED_VOTES if kind == "packed" else VOTES)[vote]
-    check_exchange(method, wire, exchange)
-    if exchange == "auto":
-        whole = kind != "values" and vote in WHOLE_VIEW_VOTES
-        candidates = tuple(n for n, e in EXCHANGES.items()
-                           if kind in e.carries and (e.whole_view or
-                                                     not whole))
-        one_host = (local_replicas or num_replicas) >= num_replicas
-        exchange = (candidates[0] if one_host else
-                    policy.choose_aggregation(num_elements, total_k,
-                                              num_replicas, wire,
-                                              config.shard_capacity,
-                                              candidates))
     return Parts(select, CODECS[wire], combine, wire, exchange)
 
 

@@ -88,13 +88,17 @@ class ShadowAggregator:
         """The statistics (replica 0's) and the sparse step's bytes, as
         Python numbers: ``shadow_agreement``, ``shadow_cosine`` (the last
         step's), ``shadow_steps``, ``shadow_bytes_sent``,
-        ``shadow_message_bytes`` (cumulative / last)."""
+        ``shadow_message_bytes`` (cumulative / last), and
+        ``shadow_time_saved`` (seconds per step the time model predicts the
+        sparse step would save)."""
         out = {f"shadow_{name}": float(components(var)[0].numpy())
                for name, var in self.stats.items()}
         counters = self.sparse.state.read_counters()
         out["shadow_steps"] = int(out["shadow_steps"])
         out["shadow_bytes_sent"] = counters["bytes_sent"]
         out["shadow_message_bytes"] = counters["message_bytes"]
+        out["shadow_time_saved"] = self.sparse.time_saved
+        out["time_saved"] = 0.0  # training is the dense step
         return out
 
 

@@ -71,7 +71,52 @@ def _plan(args: argparse.Namespace) -> int:
     print(plan_times.format_times(n, args.sizes or [n], args.workers,
                                   densities, profile, bandwidth,
                                   compute or None))
+    if any(v is not None for v in (args.steps, args.epochs, args.trial,
+                                   args.plot, args.price_per_worker_hour,
+                                   args.egress_price_per_gb)):
+        return _plan_roi(args, n, [d for d in densities if d != "auto"],
+                         profile, bandwidth, compute)
     return 0
+
+
+def _plan_roi(args, n, densities, profile, bandwidth, compute) -> int:
+    """The run time, cost and break-even section (and ``--plot``)."""
+    from .. import policy
+    from . import plan_roi
+
+    try:
+        prices = policy.Prices(args.price_per_worker_hour or 0.0,
+                               args.egress_price_per_gb or 0.0)
+        if args.epochs is not None and args.steps_per_epoch is None:
+            raise ValueError("--epochs needs --steps-per-epoch")
+        steps = (args.epochs * args.steps_per_epoch
+                 if args.epochs is not None else args.steps or 10_000)
+        trial = (plan_roi.read_trial(args.trial) if args.trial else None)
+    except (OSError, ValueError) as exc:
+        print(f"plan: {exc}", file=sys.stderr)
+        return 2
+    rows = plan_roi.roi_rows(n, args.sizes or [n], args.workers,
+                             sorted(d for d in trial if d is not None)
+                             if trial else densities, profile, bandwidth,
+                             compute or None, steps, prices, trial)
+    print(plan_roi.format_roi(rows, bandwidth, prices, trial is not None))
+    if args.plot:
+        plan_roi.plot_roi(args.plot, rows, bandwidth, profile,
+                          trial is not None)
+        print(f"figure: {args.plot}")
+    return 0
+
+
+def _price(text: str) -> float:
+    """A price: a finite number >= 0 (a leading $ is allowed)."""
+    try:
+        value = float(text.strip().lstrip("$"))
+    except ValueError:
+        value = float("nan")
+    if not (value >= 0 and value != float("inf")):
+        raise argparse.ArgumentTypeError(
+            f"expected a price >= 0 such as 2.5 or $0.09, got {text!r}")
+    return value
 
 
 def _lr(text: str) -> tuple:
@@ -226,6 +271,21 @@ def add_commands(sub) -> None:
     p.add_argument("--profile", default=None, help="a calibration profile"
                    " (`tf-sparsesign calibrate`): predicted step times "
                    "from this cluster's measured collectives and compute")
+    p.add_argument("--steps", type=_count, default=None, help="the run's "
+                   "training steps: adds its time, cost and break-even "
+                   "link per option (default 10k when a price is given)")
+    p.add_argument("--epochs", type=_count, default=None, help="instead of "
+                   "--steps: epochs (with --steps-per-epoch)")
+    p.add_argument("--price-per-worker-hour", type=_price, default=None,
+                   help="what one worker machine costs per hour, e.g. 2.5")
+    p.add_argument("--egress-price-per-gb", type=_price, default=None,
+                   help="what a GB sent between workers costs, e.g. 0.09")
+    p.add_argument("--plot", default=None, help="write the decision figure"
+                   " (step time against link speed; cost per option) as "
+                   "this PNG")
+    p.add_argument("--trial", default=None, help="a trial's CSV "
+                   "(`tf-sparsesign trial`): time and cost to reach the "
+                   "dense run's loss instead of per --steps")
     p.set_defaults(func=_plan)
     calibrate_cli.add_command(sub, _count)
     p = sub.add_parser("sweep", help="train with several methods; CSV, "

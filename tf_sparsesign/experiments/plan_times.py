@@ -46,6 +46,19 @@ def load_checked(path, workers: int) -> policy.Profile:
     return profile
 
 
+def aligned(table) -> list:
+    """Rows of text cells as lines in aligned columns, a rule under the
+    first (the header)."""
+    widths = [max(len(r[i]) for r in table) for i in range(len(table[0]))]
+    lines = []
+    for j, row in enumerate(table):
+        lines.append("  ".join(c.ljust(w) for c, w in zip(row, widths))
+                     .rstrip())
+        if j == 0:
+            lines.append("  ".join("-" * w for w in widths))
+    return lines
+
+
 def _ms(seconds: float) -> str:
     return f"{seconds * 1e3:.1f} ms"
 
@@ -88,11 +101,6 @@ def format_times(n: int, sizes, workers: int, densities,
                           "<- fastest (same update)" if p.option.name ==
                           best else ""])
         notes |= {n for p in preds for n in p.notes}
-    widths = [max(len(r[i]) for r in table) for i in range(len(head))]
-    for j, row in enumerate(table):
-        lines.append("  ".join(c.ljust(w) for c, w in zip(row, widths))
-                     .rstrip())
-        if j == 0:
-            lines.append("  ".join("-" * w for w in widths))
+    lines += aligned(table)
     lines += [f"note: {n}" for n in sorted(notes)]
     return "\n".join(lines)

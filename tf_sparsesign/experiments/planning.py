@@ -241,7 +241,8 @@ def _fmt_bytes(b: float) -> str:
     return f"{b:.0f} B"
 
 
-def _fmt_time(s: float) -> str:
+def fmt_time(s: float) -> str:
+    """A duration in h, min, s or ms."""
     if s >= 3600:
         return f"{s / 3600:.2f} h"
     if s >= 60:
@@ -283,9 +284,9 @@ def format_plan(rows: list[PlanRow], params: int, workers: int,
                  f"{r.message_bits:,}", f"{r.message_bytes:,.0f}",
                  f"{r.wire_bytes:,} ({_fmt_bytes(r.wire_bytes)})",
                  f"{dense.wire_bytes / max(r.wire_bytes, 1):.1f}",
-                 _fmt_time(comm), _fmt_time(comm + step_compute_s)]
+                 fmt_time(comm), fmt_time(comm + step_compute_s)]
         if steps_per_epoch:
-            cells.append(_fmt_time(comm * steps_per_epoch))
+            cells.append(fmt_time(comm * steps_per_epoch))
         cells.append("-" if r.entropy_bits is None else
                      f"{r.entropy_bits:,.0f} "
                      f"({r.entropy_bits / r.total_k:.2f}/entry)")

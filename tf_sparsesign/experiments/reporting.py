@@ -17,7 +17,6 @@ Files written to the sweep's ``out`` folder:
 
 from __future__ import annotations
 
-import math
 import os
 from collections import defaultdict
 

@@ -15,7 +15,7 @@ from .routing import worker_index
 
 #: The keys :class:`CommunicationLogger` adds to the ``fit`` logs.
 LOG_KEYS = ("comm_message_bytes", "comm_bytes_sent", "comm_dense_bytes",
-            "comm_ratio", "comm_dropped_rows")
+            "comm_ratio", "comm_dropped_rows", "comm_time_saved")
 
 
 class CommunicationLogger(keras.callbacks.Callback):

@@ -44,5 +44,7 @@ from .exchange import (BYTE_MODELS, DEFAULT_SHARD_CAPACITY,  # noqa
 from .profile import (Fit, Part, Profile, ProfileMismatch,  # noqa
                       fit_collective, fit_part, load_profile)
 from .ranking import MODEL_ERROR, Ranking, rank  # noqa
+from .roi import (Prices, RunEstimate, break_even_bandwidth,  # noqa
+                  estimate, sent_bytes, step_seconds_at)
 from .timing import (OPTIONS, Link, Option, Prediction, Workload,  # noqa
                      collectives_of, predict, work_units)

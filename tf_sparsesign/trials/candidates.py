@@ -81,6 +81,7 @@ def parse(token: str, lr: float | None = None) -> Candidate:
         name += f" {key.strip()}={value.strip()}"
     if not settings.get("dense"):
         settings.setdefault("aggregation", "auto")
+        settings.setdefault("wire", "auto")
     return Candidate(name, settings, lr)
 
 

@@ -139,19 +139,22 @@ def _times(ratio: float, more: str, less: str) -> str:
 
 def write_csv(path: Path, runs) -> None:
     """One row per candidate and step: loss, smoothed loss, seconds, the
-    validation loss where measured."""
+    validation loss where measured, and the density (empty for dense;
+    ``tf-sparsesign plan --trial`` reads it)."""
     width = window(len(runs[0].losses))
     with open(path, "w", newline="") as f:
         w = csv.writer(f)
         w.writerow(["candidate", "lr", "step", "loss", "smoothed_loss",
-                    "seconds", "bytes_per_step", "val_loss"])
+                    "seconds", "bytes_per_step", "val_loss", "density"])
         for run in runs:
             val = dict(run.validation)
+            density = ("" if run.settings.get("dense") else
+                       run.settings.get("density", ""))
             for i, (loss, s, sm) in enumerate(zip(
                     run.losses, run.seconds,
                     smoothed(run.losses, width)), start=1):
                 w.writerow([run.name, run.lr, i, loss, sm, s,
-                            run.bytes_per_step, val.get(i, "")])
+                            run.bytes_per_step, val.get(i, ""), density])
 
 
 def plot(path: Path, runs, results, target: float, link: str) -> None:

@@ -44,6 +44,9 @@ class AllGatherExchange:
         return HostResult(update, dropped + malformed,
                           tf.zeros([], tf.int32))
 
+    def stats(self) -> dict:
+        return {}  # fixed when built
+
     def wire(self, words, down_words) -> tuple:
         return policy.allgather_wire(int(words.shape[-1]),
                                      self.num_replicas)

@@ -89,6 +89,9 @@ class ShardedExchange:
                              tf.shape(codes)) > 0
         return Message(self.frame.wrap(words), kept)
 
+    def stats(self) -> dict:
+        return {}  # fixed when built
+
     def wire(self, words, down_words) -> tuple:
         """Own buckets and downlink message; M-1 of each cross the link."""
         return policy.sharded_wire(tf.cast(tf.shape(words)[-1], tf.int64),

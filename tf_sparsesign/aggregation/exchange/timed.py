@@ -151,7 +151,7 @@ class TimedChoice:
             for j, x in enumerate(self.contenders)]
         return tf.switch_case(index, branches)
 
-    def chosen(self) -> dict:
+    def stats(self) -> dict:
         """``{"auto_exchange": name, "auto_<name>_seconds": measured mean,
         ...}`` once the trial is over (empty before)."""
         from ..state import components
