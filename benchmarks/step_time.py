@@ -6,7 +6,8 @@ One host, no network shaping: measures what the compression itself costs
 (encode, gather, vote) against the dense all-reduce, for a ~1M and a ~10M
 parameter MLP, measured side by side in one run, in alternating rounds.
 Prints medians and the ratio ours / dense (goals: <= 1.3x at ~1M, <= 1.15x
-at ~10M).
+at ~10M), and the same for shadow mode (``shadow=True``: the dense step
+plus the sparse step watched beside it; goal <= 1.3x).
 """
 
 from __future__ import annotations
@@ -96,21 +97,25 @@ def main():
     devices = [f"/cpu:{i}" for i in range(args.replicas)]
     print(f"{args.replicas} replicas on {os.cpu_count()} CPUs, global batch "
           f"{args.batch}, density {args.density:.1%}\n")
-    print("| model | params | dense ms/step | S3GD-MV ms/step | ratio |")
-    print("|---|---|---|---|---|")
+    print("| model | params | dense ms/step | S3GD-MV ms/step | ratio | "
+          "shadow ms/step | shadow ratio |")
+    print("|---|---|---|---|---|---|---|")
     # One stock MirroredStrategy for every model: several in one process
     # would reuse collective keys upstream (our strategies take their own).
-    dense = tf.distribute.MirroredStrategy(devices)
+    mirrored = tf.distribute.MirroredStrategy(devices)
     for name, spec in MODELS.items():
         medians, params = interleaved_medians(
-            {"dense": dense,
+            {"dense": mirrored,
              "ours": tf_sparsesign.SparseSignStrategy(
-                 density=args.density, devices=devices)},
+                 density=args.density, devices=devices),
+             "shadow": tf_sparsesign.SparseSignStrategy(
+                 density=args.density, shadow=True, devices=devices)},
             spec, args.steps, args.batch, args.rounds)
-        dense, ours = medians["dense"], medians["ours"]
+        dense, ours, shadow = (medians["dense"], medians["ours"],
+                               medians["shadow"])
         print(f"| {name} | {params:,} | {dense * 1e3:.1f} | "
-              f"{ours * 1e3:.1f} | {ours / dense:.2f}x |", flush=True)
-
+              f"{ours * 1e3:.1f} | {ours / dense:.2f}x | "
+              f"{shadow * 1e3:.1f} | {shadow / dense:.2f}x |", flush=True)
 
 if __name__ == "__main__":
     main()

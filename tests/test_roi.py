@@ -124,7 +124,8 @@ def test_plan_from_a_trial_counts_steps_to_the_dense_loss(tmp_path):
     write_trial(path, {("dense", ""): [3, 2, 1.5, 1.2],
                        ("S3GD-MV 1%", 0.01): [3, 2.5, 1.8, 1.3, 1.19, 1.0],
                        ("S3GD-MV 0.1%", 0.001): [3, 2.8, 2.6, 2.5]})
-    assert plan_roi.read_trial(path) == {None: 4, 0.01: 5, 0.001: None}
+    assert plan_roi.read_trial(path) == ({None: 4, 0.01: 5, 0.001: None},
+                                         0.1)
     done = plan("--trial", str(path), "--price-per-worker-hour", "1")
     assert done.returncode == 0, done.stderr[-2000:]
     assert "to reach the dense run's final loss" in done.stdout

@@ -66,3 +66,39 @@ def test_shadow_and_dense_together_is_an_error():
     with pytest.raises(ValueError, match="dense=True has no sparse step to "
                                          "watch"):
         tf_sparsesign.SparseSignConfig(dense=True, shadow=True)
+
+
+def test_the_statistics_are_their_definitions():
+    """agreement, cosine from the sparse vote and the dense step, against
+    NumPy on the whole model's flattened vectors."""
+    from types import SimpleNamespace
+
+    import tensorflow as tf
+
+    from tf_sparsesign.aggregation.interfaces import SparseUpdate
+    from tf_sparsesign.aggregation.shadow import STATS, ShadowAggregator
+
+    rng = np.random.default_rng(0)
+    sizes, shapes = [6, 4, 5], [(2, 3), (4,), (5,)]
+    grads = [rng.standard_normal(s).astype(np.float32) for s in shapes]
+    grads[1] = None  # a variable without a gradient counts as zeros
+    indices = np.array([0, 3, 5, 7, 10, 14], np.int32)
+    values = np.array([1, -1, 1, 2, -3, 1], np.float32)
+    layout = SimpleNamespace(sizes=sizes)
+    stats = {n: tf.Variable(0.0) for n in STATS}
+    shadow = ShadowAggregator(
+        SimpleNamespace(layout=layout, state=None, adversary=None),
+        SimpleNamespace(ks=[1, 1, 1]), stats)
+    shadow._compare(SparseUpdate(tf.constant(indices), tf.constant(values)),
+                    [None if g is None else tf.constant(g) for g in grads])
+    flat = np.concatenate([np.zeros(n, np.float32) if g is None
+                           else g.ravel() for g, n in zip(grads, sizes)])
+    vote = np.zeros(sum(sizes), np.float32)
+    vote[indices] = values
+    moved = vote != 0
+    agreement = np.mean(np.sign(vote[moved]) == np.sign(flat[moved]))
+    cosine = vote @ flat / (np.linalg.norm(vote) * np.linalg.norm(flat))
+    assert float(stats["agreement"].numpy()) == pytest.approx(agreement)
+    assert float(stats["cosine"].numpy()) == pytest.approx(cosine,
+                                                            rel=1e-5)
+    assert float(stats["steps"].numpy()) == 1.0

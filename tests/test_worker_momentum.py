@@ -124,3 +124,30 @@ def test_settings_are_validated():
     with pytest.raises(ValueError, match=r"beta_1 must be a number in "
                                          r"\[0, 1\), got 1.0"):
         tf_sparsesign.SparseSignConfig(beta_1=1.0)
+
+
+@pytest.mark.parametrize("make,said", [
+    (lambda: keras.optimizers.AdamW(1e-3), True),
+    (lambda: keras.optimizers.Adam(1e-3), True),
+    (lambda: keras.optimizers.SGD(0.1), False),
+])
+def test_an_adam_user_is_told_once_what_the_vote_does(caplog, make, said):
+    """Wrapping an Adam-family optimizer without worker momentum: one log
+    line with the measured alternative (routing._ADAM_NOTE)."""
+    from tf_sparsesign.integration import routing
+
+    routing._SAID.clear()
+    for _ in range(2):
+        strategy = tf_sparsesign.SparseSignStrategy(0.2, devices=DEVICES)
+        with strategy.scope():
+            model = keras.Sequential([keras.Input((3,)),
+                                      keras.layers.Dense(2)])
+            model.compile(optimizer=make(), loss="mse")
+        with caplog.at_level("WARNING", logger="tensorflow"):
+            model.fit(np.ones((8, 3), np.float32),
+                      np.zeros((8, 2), np.float32), batch_size=8, verbose=0)
+    notes = [r.getMessage() for r in caplog.records
+             if "second moment tracks the vote" in r.getMessage()]
+    assert len(notes) == (1 if said else 0), notes
+    if said:
+        assert "worker_momentum='lion'" in notes[0]

@@ -21,7 +21,7 @@ from .exchange.timed import TimedChoice
 from .framing import SettingsFrame
 from .layout import Layout
 from .shadow import STATS as SHADOW_STATS
-from .shadow import ShadowAggregator, UntrackedFactory
+from .shadow import ShadowAggregator, UntrackedFactory, VoteAsUpdate
 from .state import AggregatorState
 
 
@@ -71,8 +71,10 @@ def build_aggregator(config: SparseSignConfig, variables, num_replicas: int,
             raise ValueError("shadow=True does not support the optimizer's "
                              "gradient_accumulation_steps yet; run the "
                              "shadow without accumulation")
-        sparse = _sparse(config, Layout(variables, var_key), num_replicas,
-                         UntrackedFactory(factory), None, collectives,
+        shadow_layout = Layout(variables, var_key)
+        sparse = _sparse(config, shadow_layout, num_replicas,
+                         UntrackedFactory(factory),
+                         VoteAsUpdate(shadow_layout), collectives,
                          local_replicas, None)
         return ShadowAggregator(dense, sparse, {
             name: factory.untracked(f"sparsesign_shadow_{name}", (),

@@ -31,6 +31,21 @@ from .state import components
 STATS = ("agreement", "cosine", "steps")
 
 
+class VoteAsUpdate:
+    """The watched sparse step's :class:`~.interfaces.Apply`: writes
+    nothing and hands the vote back as it is, sparse (global indices and
+    values), as the one pair ``(update, None)``."""
+
+    def __init__(self, layout):
+        self.layout = layout
+
+    def host_step(self, update, present) -> None:
+        """Nothing to do once per host."""
+
+    def gradients(self, update, present, grads_and_vars) -> list:
+        return [(update, None)]
+
+
 class ShadowAggregator:
     """The dense aggregation trains; the sparse one is watched (see the
     module docstring).
@@ -38,7 +53,7 @@ class ShadowAggregator:
     Args:
       dense: the :class:`.dense.DenseAggregator` whose result is applied.
       sparse: the :class:`.aggregator.Aggregator` run beside it, built with
-        untracked state and per-variable gradients as its apply.
+        untracked state and :class:`VoteAsUpdate` as its apply.
       stats: ``{name: variable}`` for :data:`STATS` (untracked, one value
         per replica).
 
@@ -64,24 +79,26 @@ class ShadowAggregator:
         sparse step runs and is compared on the way."""
         grads_and_vars = list(grads_and_vars)
         reduced = self.dense.aggregate(grads_and_vars)
-        voted = self.sparse.aggregate(grads_and_vars)
-        self._compare([g for g, _ in voted], [g for g, _ in reduced])
+        (update, _), = self.sparse.aggregate(grads_and_vars)
+        self._compare(update, [g for g, _ in reduced])
         return reduced
 
-    def _compare(self, votes, grads) -> None:
-        pairs = [(tf.reshape(tf.cast(v, tf.float32), [-1]),
-                  tf.reshape(tf.cast(g, tf.float32), [-1]))
-                 for v, g in zip(votes, grads)
-                 if v is not None and g is not None]
-        vote = tf.concat([v for v, _ in pairs], 0)
-        grad = tf.concat([g for _, g in pairs], 0)
+    def _compare(self, update, grads) -> None:
+        """The statistics from the vote's touched coordinates (gathered
+        from the dense step; one pass over N, for its norm)."""
+        grad = tf.concat(
+            [tf.zeros([n], tf.float32) if g is None else
+             tf.reshape(tf.cast(g, tf.float32), [-1])
+             for g, n in zip(grads, self.layout.sizes)], 0)
+        vote = tf.cast(update.values, tf.float32)
+        dense = tf.gather(grad, update.indices)
         moved = tf.reduce_sum(tf.cast(vote != 0, tf.float32))
-        same = tf.reduce_sum(tf.cast((vote * grad) > 0, tf.float32))
+        same = tf.reduce_sum(tf.cast((vote * dense) > 0, tf.float32))
         norm = tf.norm(vote) * tf.norm(grad)
         self.stats["agreement"].assign(
             tf.math.divide_no_nan(same, moved))
         self.stats["cosine"].assign(
-            tf.math.divide_no_nan(tf.reduce_sum(vote * grad), norm))
+            tf.math.divide_no_nan(tf.reduce_sum(vote * dense), norm))
         self.stats["steps"].assign_add(1.0)
 
     def extra_stats(self) -> dict:

@@ -15,6 +15,18 @@ def floats(text: str) -> tuple:
             f"expected comma-separated numbers, got {text!r}")
 
 
+def price(text: str) -> float:
+    """A price: a finite number >= 0 (a leading ``$`` is allowed)."""
+    try:
+        value = float(text.strip().lstrip("$"))
+    except ValueError:
+        value = float("nan")
+    if not (value >= 0 and value != float("inf")):
+        raise argparse.ArgumentTypeError(
+            f"expected a price >= 0 such as 2.5 or $0.09, got {text!r}")
+    return value
+
+
 def ints(text: str) -> tuple:
     """``"0,1,2"`` -> ``(0, 1, 2)`` (argparse type)."""
     try:

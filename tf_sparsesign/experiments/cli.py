@@ -91,32 +91,23 @@ def _plan_roi(args, n, densities, profile, bandwidth, compute) -> int:
             raise ValueError("--epochs needs --steps-per-epoch")
         steps = (args.epochs * args.steps_per_epoch
                  if args.epochs is not None else args.steps or 10_000)
-        trial = (plan_roi.read_trial(args.trial) if args.trial else None)
+        trial, trial_step = (plan_roi.read_trial(args.trial) if args.trial
+                             else (None, None))
     except (OSError, ValueError) as exc:
         print(f"plan: {exc}", file=sys.stderr)
         return 2
     rows = plan_roi.roi_rows(n, args.sizes or [n], args.workers,
                              sorted(d for d in trial if d is not None)
                              if trial else densities, profile, bandwidth,
-                             compute or None, steps, prices, trial)
-    print(plan_roi.format_roi(rows, bandwidth, prices, trial is not None))
+                             compute or trial_step or None, steps, prices,
+                             trial)
+    print(plan_roi.format_roi(rows, bandwidth, prices, trial is not None,
+                              profile))
     if args.plot:
         plan_roi.plot_roi(args.plot, rows, bandwidth, profile,
                           trial is not None)
         print(f"figure: {args.plot}")
     return 0
-
-
-def _price(text: str) -> float:
-    """A price: a finite number >= 0 (a leading $ is allowed)."""
-    try:
-        value = float(text.strip().lstrip("$"))
-    except ValueError:
-        value = float("nan")
-    if not (value >= 0 and value != float("inf")):
-        raise argparse.ArgumentTypeError(
-            f"expected a price >= 0 such as 2.5 or $0.09, got {text!r}")
-    return value
 
 
 def _lr(text: str) -> tuple:
@@ -276,9 +267,9 @@ def add_commands(sub) -> None:
                    "link per option (default 10k when a price is given)")
     p.add_argument("--epochs", type=_count, default=None, help="instead of "
                    "--steps: epochs (with --steps-per-epoch)")
-    p.add_argument("--price-per-worker-hour", type=_price, default=None,
+    p.add_argument("--price-per-worker-hour", type=arguments.price, default=None,
                    help="what one worker machine costs per hour, e.g. 2.5")
-    p.add_argument("--egress-price-per-gb", type=_price, default=None,
+    p.add_argument("--egress-price-per-gb", type=arguments.price, default=None,
                    help="what a GB sent between workers costs, e.g. 0.09")
     p.add_argument("--plot", default=None, help="write the decision figure"
                    " (step time against link speed; cost per option) as "

@@ -82,7 +82,13 @@ def roi_rows(n, sizes, workers, densities, profile, bandwidth, fb, steps,
     return rows
 
 
-def format_roi(rows, bandwidth, prices, trial: bool) -> str:
+def link_text(bandwidth, profile) -> str:
+    """Which link the run's numbers are for."""
+    return ("the profile's measured collectives" if profile is not None
+            else _speed(bandwidth))
+
+
+def format_roi(rows, bandwidth, prices, trial: bool, profile=None) -> str:
     """The section's text."""
     what = ("to reach the dense run's final loss (trial)" if trial else
             f"for {rows[0].steps:,} steps")
@@ -94,8 +100,8 @@ def format_roi(rows, bandwidth, prices, trial: bool) -> str:
     table = [head]
     for r in rows:
         e = r.estimate
-        money = ([f"${v:,.2f}" for v in (e.cost, e.compute, e.compression,
-                                          e.communication, e.egress)]
+        money = ([_money(v) for v in (e.cost, e.compute, e.compression,
+                                       e.communication, e.egress)]
                  if e else ["not reached"] + [""] * 4)
         table.append([r.label, r.option, f"{r.steps:,}" if r.steps else "-",
                       fmt_time(e.seconds) if e else "-", *money,
@@ -103,15 +109,17 @@ def format_roi(rows, bandwidth, prices, trial: bool) -> str:
                       _break_even(r.break_even)])
     lines += aligned(table)
     lines.append(f"break-even link: S3GD-MV's step is shorter than dense's "
-                 f"on links slower than this (this link: "
-                 f"{_speed(bandwidth)}).")
+                 f"on links slower than this (this run: "
+                 f"{link_text(bandwidth, profile)}).")
     return "\n".join(lines)
 
 
-def read_trial(path) -> dict:
-    """``{density or None (dense): steps to reach dense's final smoothed
-    loss, or None}`` from a trial's CSV (``trial.csv``)."""
+def read_trial(path) -> tuple:
+    """``({density or None (dense): steps to reach dense's final smoothed
+    loss, or None}, the dense run's median measured step seconds)`` from a
+    trial's CSV (``trial.csv``)."""
     curves: dict = {}
+    seconds = []
     try:
         with open(path, newline="") as f:
             for row in csv.DictReader(f):
@@ -119,6 +127,8 @@ def read_trial(path) -> dict:
                 key = None if d in ("", None) else float(d)
                 curves.setdefault(key, []).append(
                     (int(row["step"]), float(row["smoothed_loss"])))
+                if key is None:
+                    seconds.append(float(row["seconds"]))
     except (KeyError, ValueError) as exc:
         raise ValueError(f"{path} is not a trial CSV (tf_sparsesign.trial's "
                          f"trial.csv with a density column): {exc}") from None
@@ -129,7 +139,7 @@ def read_trial(path) -> dict:
     for key, points in curves.items():
         hit = [s for s, loss in sorted(points) if loss <= target]
         out[key] = hit[0] if hit and math.isfinite(target) else None
-    return out
+    return out, float(np.median(seconds))
 
 
 def plot_roi(path, rows, bandwidth, profile, trial: bool) -> None:
@@ -158,9 +168,15 @@ def plot_roi(path, rows, bandwidth, profile, trial: bool) -> None:
                           "points", xytext=(-70, 14 + 26 * (j % 2)),
                           fontsize=8, arrowprops=dict(arrowstyle="-",
                                                       color="grey"))
-    left.axvline(bandwidth / 1e9, color="grey", ls="--")
-    left.text(bandwidth / 1e9, left.get_ylim()[1], " this link",
-              va="top", fontsize=8, color="grey")
+    if profile is None:
+        left.axvline(bandwidth / 1e9, color="grey", ls="--")
+        left.text(bandwidth / 1e9, left.get_ylim()[1], " this link",
+                  va="top", fontsize=8, color="grey")
+    always = [r.label for r in rows if r.break_even == math.inf]
+    if always:
+        left.text(0.03, 0.03, f"{', '.join(always)}: shorter steps than "
+                  "dense at every link speed (no break-even)",
+                  transform=left.transAxes, fontsize=8)
     left.set(xscale="log", yscale="log", xlabel="link speed per worker "
              "(Gbit/s)", ylabel="seconds per training step",
              title="Step time: below the break-even link, the sparse\n"
@@ -177,11 +193,17 @@ def plot_roi(path, rows, bandwidth, profile, trial: bool) -> None:
         bottom += values
     right.set(ylabel="cost of the run ($, all workers)", title=(
         "Cost to reach dense's final loss (from the trial)" if trial else
-        f"Cost of {rows[0].steps:,} steps at this link"))
+        f"Cost of {rows[0].steps:,} steps "
+        f"({link_text(bandwidth, profile)})"))
     right.legend(fontsize=8)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
+
+
+def _money(v: float) -> str:
+    """Dollars; small amounts with enough digits to be seen."""
+    return f"${v:.4f}" if 0 < v < 0.01 else f"${v:,.2f}"
 
 
 def _legend(r: RoiRow) -> str:

@@ -18,6 +18,8 @@ import importlib.util
 import sys
 from pathlib import Path
 
+from . import arguments
+
 
 def load_function(spec: str):
     """The function named by ``MODULE:FUNCTION`` (a module name, or a path
@@ -99,8 +101,10 @@ def add_command(sub) -> None:
                    " this link (e.g. 1Gbit/s) with the time model")
     p.add_argument("--profile", default=None,
                    help="calibration profile (JSON) for the time model")
-    p.add_argument("--price-per-worker-hour", type=float, default=None)
-    p.add_argument("--egress-price-per-gb", type=float, default=None)
+    p.add_argument("--price-per-worker-hour", type=arguments.price,
+                   default=None)
+    p.add_argument("--egress-price-per-gb", type=arguments.price,
+                   default=None)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", default="trial")
     p.set_defaults(func=_trial)
