@@ -33,10 +33,19 @@ def test_fd_needs_codes_and_the_allgather_exchange():
     # signSGD-MV (density 1) always sends packed signs: an error when built.
     with pytest.raises(ValueError, match="vote='fd' cannot read packed rows"):
         registry.choose(config(density=1.0, vote="fd"), True, 100, 100, 4)
-    # "auto" across hosts all-gathers for fd (and takes sharded for plain).
-    for vote, exchange in (("plain", "sharded"), ("fd", "allgather")):
-        parts = registry.choose(config(density=0.001, vote=vote,
-                                       aggregation="auto"),
-                                False, 10 ** 8, 10 ** 5, 64, 8)
-        assert parts.exchange == exchange
-        assert parts.combine == registry.VOTES[vote]
+    # "auto" across hosts always all-gathers for fd; for plain it weighs
+    # both exchanges (the time model's pick)
+    for vote in ("plain", "fd"):
+        choice = registry.decide(config(density=0.001, vote=vote,
+                                        aggregation="auto"),
+                                 False, 10 ** 8, 10 ** 5, 64, 8)
+        if vote == "fd":
+            assert {p.exchange for p in choice.parts} == {"allgather"}
+        assert {p.combine for p in choice.parts} == {registry.VOTES[vote]}
+    best = tf_sparsesign.policy.rank(
+        ["allgather/int32", "sharded/int32"],
+        tf_sparsesign.policy.Workload(10 ** 8, 10 ** 5, 64,
+                                      learning_vote=False)).best
+    assert registry.choose(config(density=0.001, aggregation="auto"),
+                           False, 10 ** 8, 10 ** 5, 64,
+                           8).exchange == best.option.exchange
