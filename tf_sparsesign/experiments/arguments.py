@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import argparse
 
+from .._text import parse_value
+
 
 def floats(text: str) -> tuple:
     """``"0.1,0.3"`` -> ``(0.1, 0.3)`` (argparse type)."""
@@ -63,7 +65,7 @@ def parse_options(text: str) -> dict:
         if not sep or not name.strip():
             raise ValueError(f"options must be name=value pairs joined by "
                              f"';', got {text!r}")
-        out[name.strip()] = _value(value.strip())
+        out[name.strip()] = parse_value(value.strip())
     return out
 
 
@@ -74,14 +76,3 @@ def format_options(options: dict) -> str:
     'momentum=0.9;vote=fd'
     """
     return ";".join(f"{k}={options[k]}" for k in sorted(options))
-
-
-def _value(text: str):
-    if text in ("True", "False"):
-        return text == "True"
-    for kind in (int, float):
-        try:
-            return kind(text)
-        except ValueError:
-            pass
-    return text

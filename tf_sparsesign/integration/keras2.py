@@ -207,18 +207,8 @@ def _make_wrapper_class():
 
         lr = DelegatesToInner.learning_rate
 
-        def get_config(self):
-            return {"name": self.name,
-                    "optimizer": tf_keras.optimizers.serialize(
-                        self.inner_optimizer),
-                    **self.sparse_sign_config.to_dict()}
-
-        @classmethod
-        def from_config(cls, config, custom_objects=None):
-            config = dict(config)
-            inner = tf_keras.optimizers.deserialize(
-                config.pop("optimizer"), custom_objects=custom_objects)
-            return cls(inner, **config)
+        serialize_inner = staticmethod(tf_keras.optimizers.serialize)
+        deserialize_inner = staticmethod(tf_keras.optimizers.deserialize)
 
     SparseSignOptimizer.__module__ = "tf_sparsesign"
     SparseSignOptimizer.__qualname__ = "SparseSignOptimizer"

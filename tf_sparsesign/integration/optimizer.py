@@ -107,20 +107,8 @@ class SparseSignOptimizer(DelegatesToInner, keras.optimizers.Optimizer):
         raise ValueError("SparseSignOptimizer needs the TensorFlow backend's "
                          "stateful apply (it votes across replicas)")
 
-    def get_config(self):
-        return {
-            "name": self.name,
-            "optimizer": keras.saving.serialize_keras_object(
-                self.inner_optimizer),
-            **self.sparse_sign_config.to_dict(),
-        }
-
-    @classmethod
-    def from_config(cls, config, custom_objects=None):
-        config = dict(config)
-        inner = keras.saving.deserialize_keras_object(
-            config.pop("optimizer"), custom_objects=custom_objects)
-        return cls(inner, **config)
+    serialize_inner = staticmethod(keras.saving.serialize_keras_object)
+    deserialize_inner = staticmethod(keras.saving.deserialize_keras_object)
 
 
 # tf_keras' load_model must find the tf_keras wrapper by name.

@@ -69,14 +69,8 @@ class TFStateFactory(KerasStateFactory):
     """The same variables as :class:`KerasStateFactory`, as plain
     ``tf.Variable`` tracked by a tf_keras (Keras 2) optimizer."""
 
-    var_key = staticmethod(_patches_keras2.var_key)
-
-    def scope(self):
-        if tf.distribute.has_strategy():
-            return contextlib.nullcontext()
-        strategy = _patches_keras2.optimizer_strategy(self.owner)
-        return strategy.scope() if strategy is not None else \
-            contextlib.nullcontext()
+    # var_key and scope: tf_keras keeps the same private names as Keras 3
+    # (_patches.names).
 
     def replica_local(self, reference, name: str):
         with tf.distribute.get_strategy().extended.colocate_vars_with(

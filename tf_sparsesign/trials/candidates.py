@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import dataclasses
 
+from .._text import parse_value
+
 #: The default candidates: dense, S3GD-MV at 1% and 0.1% (the exchange and
 #: wire ``"auto"``: the fastest that gives the same update).
 DEFAULT = ("dense", "s3gd:0.01", "s3gd:0.001")
@@ -83,20 +85,3 @@ def parse(token: str, lr: float | None = None) -> Candidate:
         settings.setdefault("aggregation", "auto")
         settings.setdefault("wire", "auto")
     return Candidate(name, settings, lr)
-
-
-def parse_value(text: str):
-    """``"True"``/``"False"``, ints and floats as Python values; other
-    text as it is.
-
-    >>> parse_value("0.5"), parse_value("True"), parse_value("rice")
-    (0.5, True, 'rice')
-    """
-    if text in ("True", "False"):
-        return text == "True"
-    for kind in (int, float):
-        try:
-            return kind(text)
-        except ValueError:
-            pass
-    return text

@@ -44,6 +44,8 @@ import importlib
 import threading
 
 from . import replacements as _patches
+# tf_keras reads the same private names as Keras 3 for these two.
+from .names import optimizer_strategy, var_key  # noqa: F401
 
 #: Supported tf_keras versions: [first, last) — tested with TESTED_TF_KERAS.
 TF_KERAS_SUPPORTED = ((2, 16), (3, 0))
@@ -177,17 +179,6 @@ _REPLACEMENTS = {
 
 
 # -- private names read -----------------------------------------------------
-
-def var_key(optimizer):
-    """The optimizer's own variable key (maps a replica's component of a
-    distributed variable to the variable)."""
-    return optimizer._var_key
-
-
-def optimizer_strategy(optimizer):
-    """The strategy the optimizer was created under (None if unknown)."""
-    return getattr(optimizer, "_distribution_strategy", None)
-
 
 def own_variables(optimizer) -> list:
     """The optimizer's own variables, without any wrapped optimizer's."""
