@@ -150,4 +150,4 @@ def test_an_adam_user_is_told_once_what_the_vote_does(caplog, make, said):
              if "second moment tracks the vote" in r.getMessage()]
     assert len(notes) == (1 if said else 0), notes
     if said:
-        assert "worker_momentum='lion'" in notes[0]
+        assert "we recommend wrapping SGD" in notes[0]

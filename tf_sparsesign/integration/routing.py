@@ -154,10 +154,11 @@ _ADAM_NOTE = (
     "tf_sparsesign: {0} receives the majority vote (0 or +-1 per "
     "coordinate), so its second moment tracks the vote, not your "
     "gradients. On a small GPT (README, 'Transformers and Adam') S3GD-MV 1% "
-    "around AdamW reached 3.27 bits per byte, with worker_momentum='lion' "
-    "2.65 (dense AdamW 2.21): for Adam-family users we recommend "
-    "worker_momentum='lion' (a Lion rate, about 3x Adam's). {0} stays as "
-    "you set it.")
+    "around AdamW reached 3.22 bits per byte, around SGD (the plain step "
+    "x -= lr * vote) 2.54, with worker_momentum='lion' 2.65 (dense AdamW "
+    "2.21): for Adam-family users we recommend wrapping SGD instead "
+    "(keras.optimizers.SGD, a rate about 3x Adam's, your weight_decay). {0} "
+    "stays as you set it.")
 _SHADOW_NOTE = (
     "tf_sparsesign: shadow=True: training is the dense all-reduce, exactly; "
     "each step the sparse step ({}) also runs and is compared with it "
